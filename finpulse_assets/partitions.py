@@ -1,0 +1,71 @@
+"""Ticker x day partitions and how backfills batch them.
+
+Tickers are dynamic partitions: the set grows from configuration or a sensor
+without a code change. Days are calendar days from the configured start;
+closed days are valid partitions that materialize empty.
+
+A backfill must not cost one run per partition. Every ticker x day asset
+processes all partitions of its run at once (`context.partition_keys`), and
+the backfill policy lets Dagster put a ticker's whole range of days in one
+run (Dagster groups a multi-partition backfill by its smaller dimension, so a
+backfill of T tickers launches T runs, each chunked to at most
+MAX_DAYS_PER_RUN days).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import pandas as pd
+from dagster import (
+    BackfillPolicy,
+    DailyPartitionsDefinition,
+    DynamicPartitionsDefinition,
+    MultiPartitionKey,
+    MultiPartitionsDefinition,
+)
+
+from finpulse_assets.settings import Settings
+
+TICKER_DIM = "ticker"
+DATE_DIM = "date"
+MAX_DAYS_PER_RUN = 800
+
+ticker_partitions = DynamicPartitionsDefinition(name="tickers")
+
+TICKER_DAY_BACKFILL_POLICY = BackfillPolicy.multi_run(max_partitions_per_run=MAX_DAYS_PER_RUN)
+
+
+def day_partitions(settings: Settings) -> DailyPartitionsDefinition:
+    return DailyPartitionsDefinition(start_date=settings.start, end_date=settings.end)
+
+
+def ticker_day_partitions(settings: Settings) -> MultiPartitionsDefinition:
+    return MultiPartitionsDefinition({DATE_DIM: day_partitions(settings), TICKER_DIM: ticker_partitions})
+
+
+@dataclass(frozen=True, order=True)
+class TickerDay:
+    ticker: str
+    day: date
+
+    @property
+    def key(self) -> MultiPartitionKey:
+        return MultiPartitionKey({DATE_DIM: self.day.isoformat(), TICKER_DIM: self.ticker})
+
+
+def parse_key(key: str | MultiPartitionKey) -> TickerDay:
+    if not isinstance(key, MultiPartitionKey):
+        date_part, ticker_part = str(key).split("|")
+        key = MultiPartitionKey({DATE_DIM: date_part, TICKER_DIM: ticker_part})
+    dims = key.keys_by_dimension
+    return TickerDay(ticker=dims[TICKER_DIM], day=pd.Timestamp(dims[DATE_DIM]).date())
+
+
+def parse_keys(keys) -> list[TickerDay]:
+    return sorted(parse_key(k) for k in keys)
+
+
+def key_for(ticker: str, day: date) -> str:
+    return str(TickerDay(ticker, day).key)

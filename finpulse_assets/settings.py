@@ -1,0 +1,60 @@
+"""Deployment settings, read from FINPULSE_* environment variables.
+
+The defaults are the embedded, offline demo: generated data, a project-local
+storage folder. Point the sources at real files by setting, for example:
+
+    FINPULSE_TWEET_SOURCE=kaggle_csv FINPULSE_TWEETS_DIR=../shared/data/stocknet-dev/tweets
+    FINPULSE_PRICE_SOURCE=yahoo_csv  FINPULSE_PRICES_DIR=../shared/data/stocknet-dev/prices
+    FINPULSE_TICKERS=AAPL,AMZN,FB,GOOG,INTC,MSFT FINPULSE_START=2014-01-01 FINPULSE_END=2016-01-01
+
+`FINPULSE_DATA=<dir>` is a shorthand for a folder laid out as `tweets/` + `prices/`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+DEMO_TICKERS = ("AAPL", "AMZN", "MSFT", "TSLA")
+DEMO_START = "2023-01-01"
+DEMO_END = "2025-01-01"
+
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+@dataclass(frozen=True)
+class Settings:
+    tweet_source: str = "demo"
+    price_source: str = "demo"
+    tweets_dir: str = ""
+    prices_dir: str = ""
+    tickers: tuple[str, ...] = DEMO_TICKERS
+    start: str = DEMO_START  # first day partition (inclusive)
+    end: str = DEMO_END  # last day partition is the day before (exclusive)
+    storage_dir: str = str(PROJECT_ROOT / "storage")
+    demo_seed: int = 7
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        data = os.environ.get("FINPULSE_DATA", "").strip()
+        tweets_default = str(Path(data) / "tweets") if data else ""
+        prices_default = str(Path(data) / "prices") if data else ""
+        tickers = _env("FINPULSE_TICKERS", ",".join(DEMO_TICKERS))
+        return cls(
+            tweet_source=_env("FINPULSE_TWEET_SOURCE", "kaggle_csv" if data else "demo"),
+            price_source=_env("FINPULSE_PRICE_SOURCE", "yahoo_csv" if data else "demo"),
+            tweets_dir=_env("FINPULSE_TWEETS_DIR", tweets_default),
+            prices_dir=_env("FINPULSE_PRICES_DIR", prices_default),
+            tickers=tuple(t.strip().upper() for t in tickers.split(",") if t.strip()),
+            start=_env("FINPULSE_START", DEMO_START),
+            end=_env("FINPULSE_END", DEMO_END),
+            storage_dir=_env("FINPULSE_STORAGE_DIR", str(PROJECT_ROOT / "storage")),
+            demo_seed=int(_env("FINPULSE_DEMO_SEED", "7")),
+        )
