@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
@@ -14,7 +15,7 @@ class RawTweets(pa.DataFrameModel):
     tweet_id: Series[str] = pa.Field(str_length={"min_value": 1})
     ticker: Series[str]
     writer: Series[str]
-    posted_at: Series[pa.DateTime] = pa.Field(dtype_kwargs={"unit": "ns", "tz": "UTC"})
+    posted_at: Series[pd.DatetimeTZDtype] = pa.Field(dtype_kwargs={"unit": "ns", "tz": "UTC"})
     trading_day: Series[pa.DateTime]
     text: Series[str] = pa.Field(str_length={"min_value": 1})
     is_retweet: Series[bool]

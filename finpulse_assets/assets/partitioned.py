@@ -1,0 +1,101 @@
+"""What every ticker x day asset does with the frame it computed for its run.
+
+It splits the frame into one frame per partition of the run, attaches each
+partition's metadata (rows, rejects by reason, why it is empty, a preview) and
+validates the whole run against the asset's pandera schema: the result is a
+blocking asset check, so downstream assets do not run on data that fails it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator
+
+import pandas as pd
+import pandera.errors
+from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetExecutionContext, MetadataValue, Output
+
+from finpulse_assets.market_calendar import closure_reason
+from finpulse_assets.partitions import TickerDay, parse_keys
+
+SCHEMA_CHECK = "schema_valid"
+PREVIEW_ROWS = 3
+
+
+def schema_check_spec(asset_name: str) -> AssetCheckSpec:
+    return AssetCheckSpec(SCHEMA_CHECK, asset=asset_name, blocking=True,
+                          description="Every partition of the run satisfies the asset's pandera schema.")
+
+
+def run_partitions(context: AssetExecutionContext) -> list[TickerDay]:
+    return parse_keys(context.partition_keys)
+
+
+def split_by_partition(frame: pd.DataFrame, parts: list[TickerDay], day_column: str) -> dict[TickerDay, pd.DataFrame]:
+    """One frame per partition; partitions without rows get an empty frame with the same columns."""
+    empty = frame.iloc[0:0]
+    if frame.empty:
+        return {p: empty for p in parts}
+    days = pd.to_datetime(frame[day_column]).dt.date
+    groups = {k: g for k, g in frame.groupby([frame["ticker"].to_numpy(), days.to_numpy()], sort=False)}
+    return {p: groups.get((p.ticker, p.day), empty).reset_index(drop=True) for p in parts}
+
+
+def _preview(frame: pd.DataFrame) -> MetadataValue:
+    shown = frame.head(PREVIEW_ROWS).copy()
+    for col in shown.columns:
+        if shown[col].dtype == object:
+            shown[col] = shown[col].astype(str).str.slice(0, 60)
+    return MetadataValue.md(shown.to_markdown(index=False) if len(shown) else "_no rows_")
+
+
+def emit(
+    context: AssetExecutionContext,
+    frames: dict[TickerDay, pd.DataFrame],
+    schema,
+    rejects: pd.DataFrame | None = None,
+    empty_reason: Callable[[TickerDay], str] | None = None,
+) -> Iterator:
+    """Per-partition metadata, then the Output, then the blocking schema check."""
+    rejects = rejects if rejects is not None else pd.DataFrame(columns=["ticker", "day", "reason"])
+    attributable = rejects[rejects["day"].notna()]
+    by_partition = Counter()
+    for (t, d, r), n in attributable.groupby(["ticker", pd.to_datetime(attributable["day"]).dt.date, "reason"]).size().items():
+        by_partition[(t, d, r)] += int(n)
+    unattributable = rejects[rejects["day"].isna()]["reason"].value_counts().to_dict()
+    if unattributable:
+        context.log.warning(f"rows rejected without a usable date (not counted in any partition): {unattributable}")
+
+    for part, frame in frames.items():
+        reasons = {r: n for (t, d, r), n in by_partition.items() if t == part.ticker and d == part.day}
+        closed = closure_reason(part.day)
+        status = closed or "trading day"
+        if frame.empty and not closed and empty_reason is not None:
+            status = empty_reason(part)
+        context.add_asset_metadata({
+            "rows": len(frame),
+            "rows_rejected": sum(reasons.values()),
+            "rejected_by_reason": MetadataValue.json(reasons),
+            "status": status,
+            "preview": _preview(frame),
+        }, partition_key=str(part.key))
+
+    whole = pd.concat([f for f in frames.values() if len(f)] or [next(iter(frames.values()))], ignore_index=True)
+    yield Output({str(p.key): f for p, f in frames.items()}, metadata={
+        "run_partitions": len(frames),
+        "run_rows": len(whole),
+        "run_rows_rejected": len(rejects),
+        "run_rejected_without_date": MetadataValue.json({k: int(v) for k, v in unattributable.items()}),
+    })
+    yield schema_check(whole, schema)
+
+
+def schema_check(frame: pd.DataFrame, schema) -> AssetCheckResult:
+    try:
+        schema.validate(frame, lazy=True)
+    except pandera.errors.SchemaErrors as err:
+        cases = err.failure_cases.head(20)
+        return AssetCheckResult(check_name=SCHEMA_CHECK, passed=False, severity=AssetCheckSeverity.ERROR,
+                                metadata={"failures": len(err.failure_cases),
+                                          "failure_cases": MetadataValue.md(cases.astype(str).to_markdown(index=False))})
+    return AssetCheckResult(check_name=SCHEMA_CHECK, passed=True, metadata={"rows_checked": len(frame)})
