@@ -84,8 +84,7 @@ PRICE_FIELDS = ["open", "high", "low", "close", "adj_close", "volume"]
 def clean_prices(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Valid daily bars, and the rejected rows by reason."""
     frame = raw.reset_index(drop=True)
-    day = pd.to_datetime(frame["date"], errors="coerce", format="mixed").dt.tz_localize(None).dt.normalize() \
-        if len(frame) else pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns]")
+    day = _parse_day(frame["date"])
     values = {c: pd.to_numeric(frame[c], errors="coerce").astype("float64") for c in PRICE_FIELDS}
     prices = pd.DataFrame({c: values[c] for c in PRICE_FIELDS[:-1]})
     o, h, lo, c = (values[k] for k in ("open", "high", "low", "close"))
@@ -114,6 +113,21 @@ def clean_prices(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     for col in PRICE_FIELDS:
         clean[col] = values[col][keep]
     return clean.sort_values(["ticker", "date"]).reset_index(drop=True), _concat_rejects(rejected)
+
+
+def _parse_day(values: pd.Series) -> pd.Series:
+    """The calendar date as written: '2015-03-02', '2015-03-02 00:00:00-05:00', '03/02/2015'.
+
+    An ISO prefix is taken as is, so an exchange-local timestamp keeps its own
+    date instead of shifting a day in UTC."""
+    text = values.astype("string").fillna("").str.strip()
+    iso = text.str.match(r"^\d{4}-\d{2}-\d{2}")
+    day = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
+    if iso.any():
+        day[iso] = pd.to_datetime(text[iso].str.slice(0, 10), format="%Y-%m-%d", errors="coerce")
+    if (~iso).any():
+        day[~iso] = pd.to_datetime(text[~iso], format="mixed", errors="coerce")
+    return day.dt.normalize()
 
 
 def _duplicated_among_valid(keys: pd.DataFrame, bad: pd.Series) -> pd.Series:

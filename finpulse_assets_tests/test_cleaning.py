@@ -75,3 +75,12 @@ def test_a_valid_row_after_a_rejected_one_of_the_same_day_is_kept():
                    ["A", "2024-01-04", "10", "11", "9", "10.5", "10.4", "100"]])
     clean, rejects = clean_prices(raw)
     assert len(clean) == 1 and rejects["reason"].tolist() == ["high_below_open_or_close"]
+
+
+def test_price_dates_keep_the_date_as_written():
+    raw = _prices([["A", "2024-03-08 00:00:00-05:00", "10", "11", "9", "10.5", "10.4", "100"],
+                   ["A", "2024-03-11 00:00:00-04:00", "10", "11", "9", "10.5", "10.4", "100"],
+                   ["A", "03/12/2024", "10", "11", "9", "10.5", "10.4", "100"]])
+    clean, rejects = clean_prices(raw)
+    assert rejects.empty
+    assert clean["date"].dt.strftime("%Y-%m-%d").tolist() == ["2024-03-08", "2024-03-11", "2024-03-12"]

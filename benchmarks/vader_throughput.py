@@ -1,0 +1,103 @@
+"""VADER labelling throughput on real tweets: FinPulse's labeller and vader_labels vs a bare loop.
+
+    python benchmarks/vader_throughput.py --data ../shared/data/stocknet-dev
+
+Three figures from one run, on the same tweets and the same process:
+  bare      a plain `SentimentIntensityAnalyzer().polarity_scores` loop over every tweet;
+  labeller  `finpulse_assets.sentiment.vader.vader_scores` (scores each distinct text once);
+  asset     the `vader_labels` asset materialized from stored `raw_tweets` partitions
+            (reading Parquet, labelling, per-partition metadata, writing Parquet).
+"""
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data", default="../shared/data/stocknet-dev")
+    parser.add_argument("--tickers", default="AAPL,AMZN,FB,GOOG,INTC,MSFT")
+    parser.add_argument("--out", default="reports/vader_throughput.json")
+    args = parser.parse_args()
+    tweets_dir = Path(args.data) / "tweets"
+    tickers = args.tickers.split(",")
+
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    from finpulse_assets.cleaning import clean_tweets
+    from finpulse_assets.sentiment.vader import vader_scores
+    from finpulse_assets.sources.kaggle_csv import KaggleCsvTweetSource
+
+    source = KaggleCsvTweetSource(directory=str(tweets_dir))
+    raw = source.load_tweets(tickers, pd.Timestamp("2013-12-31", tz="UTC"), pd.Timestamp("2016-01-02", tz="UTC"))
+    tweets, _ = clean_tweets(raw)
+    texts = tweets["text"]
+    n = len(texts)
+
+    analyzer = SentimentIntensityAnalyzer()
+    started = time.perf_counter()
+    for text in texts:
+        analyzer.polarity_scores(text)
+    bare = n / (time.perf_counter() - started)
+
+    started = time.perf_counter()
+    vader_scores(texts)
+    labeller = n / (time.perf_counter() - started)
+
+    asset_rate, asset_seconds = _through_asset(tweets_dir, tickers)
+    result = {"tweets": n, "distinct_texts": int(texts.nunique()), "bare_loop_tweets_per_s": round(bare),
+              "labeller_tweets_per_s": round(labeller), "vader_labels_asset_tweets_per_s": round(asset_rate),
+              "vader_labels_asset_seconds": round(asset_seconds, 1),
+              "labeller_vs_bare": round(labeller / bare, 2), "asset_vs_bare": round(asset_rate / bare, 2)}
+    print("| path | tweets/s | vs bare loop |\n|---|---:|---:|")
+    print(f"| bare vaderSentiment loop | {bare:,.0f} | 1.00 |")
+    print(f"| vader_scores (labeller) | {labeller:,.0f} | {labeller / bare:.2f} |")
+    print(f"| vader_labels asset, whole run | {asset_rate:,.0f} | {asset_rate / bare:.2f} |")
+    print(f"{n} tweet-ticker rows, {result['distinct_texts']} distinct texts")
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2))
+
+
+def _through_asset(tweets_dir: Path, tickers: list[str]) -> tuple[float, float]:
+    """Materialize raw_tweets for 2014-2015, then time vader_labels alone over the same partitions."""
+    from dagster import DagsterInstance, materialize
+    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+    from finpulse_assets.definitions import build_definitions
+    from finpulse_assets.partitions import key_for, ticker_partitions
+    from finpulse_assets.settings import Settings
+
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(tweet_source="kaggle_csv", tweets_dir=str(tweets_dir), price_source="yfinance",
+                            tickers=tuple(tickers), start="2014-01-01", end="2016-01-01", storage_dir=tmp)
+        defs = build_definitions(settings)
+        graph = defs.resolve_asset_graph()
+        raw_tweets = graph.get("raw_tweets").assets_def
+        vader_labels = graph.get("vader_labels").assets_def
+        resources = {k: v for k, v in defs.resources.items() if k != "price_source"}
+        elapsed, rows = 0.0, 0
+        os.environ.setdefault("DAGSTER_HOME", tmp)
+        with DagsterInstance.ephemeral() as instance:
+            instance.add_dynamic_partitions(ticker_partitions.name, tickers)
+            for ticker in tickers:
+                tags = {ASSET_PARTITION_RANGE_START_TAG: key_for(ticker, date(2014, 1, 1)),
+                        ASSET_PARTITION_RANGE_END_TAG: key_for(ticker, date(2015, 12, 31))}
+                materialize([raw_tweets], instance=instance, resources=resources, tags=tags)
+                started = time.perf_counter()
+                result = materialize([vader_labels, raw_tweets], selection=[vader_labels.key], instance=instance,
+                                     resources=resources, tags=tags)
+                elapsed += time.perf_counter() - started
+                rows += sum(int(e.materialization.metadata["rows"].value)
+                            for e in result.get_asset_materialization_events())
+    return rows / elapsed, elapsed
+
+
+if __name__ == "__main__":
+    main()

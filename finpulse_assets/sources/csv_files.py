@@ -1,0 +1,85 @@
+"""CSV helpers the file sources share.
+
+`read_csv_file` returns strings as found and turns file-level defects into
+SourceFileError; `FileCache` keeps parsed files per (path, mtime, size), so a
+run that loads many partitions reads each file once.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+import pandas as pd
+
+from finpulse_assets.sources.base import SourceFileError
+
+T = TypeVar("T")
+
+
+def read_csv_file(path: Path, required: Sequence[str]) -> pd.DataFrame:
+    """Every column as the string found in the file; SourceFileError for file-level defects."""
+    try:
+        frame = pd.read_csv(
+            path,
+            dtype=str,
+            # 'NA', 'null' or '' are text here (a tweet can say "NA"); cleaning decides what is missing.
+            keep_default_na=False,
+            encoding="utf-8",
+            # Bad bytes survive as lone surrogates, so cleaning can reject just those rows as invalid_utf8.
+            encoding_errors="surrogateescape",
+        )
+    except FileNotFoundError:
+        raise SourceFileError(path, "file not found") from None
+    except pd.errors.EmptyDataError:
+        raise SourceFileError(path, "empty file", expected="a CSV with a header row") from None
+    except pd.errors.ParserError as exc:
+        raise SourceFileError(path, f"unreadable CSV ({str(exc).strip()})") from exc
+    except OSError as exc:  # a directory in the file's place, no permission, ...
+        raise SourceFileError(path, f"cannot read file ({exc.strerror or exc})") from exc
+    if not isinstance(frame.index, pd.RangeIndex):
+        # pandas silently turns the surplus leading fields into an index when the
+        # first data row is longer than the header (an unquoted comma, say).
+        raise SourceFileError(path, "unreadable CSV (data rows have more fields than the header)",
+                              expected=f"{len(frame.columns)} fields a row")
+    for column in required:
+        if column not in frame.columns:
+            raise SourceFileError(path, "missing required column", column=column,
+                                  expected="columns " + ", ".join(required))
+    return frame
+
+
+class FileCache:
+    """Values built from files, reused while every file keeps its (path, mtime, size)."""
+
+    def __init__(self, maxsize: int):
+        self.maxsize = maxsize
+        self._values: OrderedDict[tuple, object] = OrderedDict()
+
+    def get(self, paths: Sequence[Path], build: Callable[[], T]) -> T:
+        key = tuple(_file_key(p) for p in paths)
+        if key in self._values:
+            self._values.move_to_end(key)
+            return self._values[key]  # type: ignore[return-value]
+        value = build()
+        # A rewritten file leaves a stale entry under its old key; drop it rather than wait for eviction.
+        names = tuple(k[0] for k in key)
+        for old in [k for k in self._values if tuple(f[0] for f in k) == names]:
+            del self._values[old]
+        self._values[key] = value
+        while len(self._values) > self.maxsize:
+            self._values.popitem(last=False)
+        return value
+
+    def clear(self) -> None:
+        self._values.clear()
+
+
+def _file_key(path: Path) -> tuple[str, int, int]:
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        raise SourceFileError(path, "file not found") from None
+    return str(path.resolve()), stat.st_mtime_ns, stat.st_size
