@@ -1,9 +1,18 @@
 """`python -m finpulse_assets.cli materialize`: what `make demo` runs.
 
-Registers the configured tickers as dynamic partitions and materializes every
-asset for every ticker x day partition of the configured window into the
-Dagster instance in $DAGSTER_HOME, batched as a backfill would be (one run per
-ticker covering its whole range of days), then prints a summary.
+Registers the configured tickers as dynamic partitions and materializes the
+whole asset graph into the Dagster instance in $DAGSTER_HOME, in five stages
+(each a job of `definitions.JOB_ORDER`):
+
+  1. data_assets_job          raw_tweets, vader_labels, raw_prices, price_features   one run per ticker
+  2. sentiment_model_job      finbert_model, finbert_onnx                             one run
+  3. sentiment_features_job   finbert_sentiment, sentiment_features                   one run per ticker
+  4. forecast_model_job       training_set, lstm_model, lstm_onnx                     one run
+  5. predictions_job          predictions                                             one run per ticker
+
+The per-ticker runs cover the ticker's whole range of days, batched as a
+backfill would be. A stage whose run fails (a blocking check included) stops
+the later stages. Then it prints a summary with the models' key figures.
 """
 
 from __future__ import annotations
@@ -12,14 +21,27 @@ import argparse
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
 from dagster import DagsterInstance
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-from finpulse_assets.definitions import DATA_ASSETS_JOB, build_definitions
+from finpulse_assets.definitions import JOB_ORDER, PARTITIONED_JOBS, build_definitions
 from finpulse_assets.partitions import key_for, ticker_partitions
 from finpulse_assets.settings import Settings
+
+# Figures of the unpartitioned assets shown in the summary (metadata keys).
+SUMMARY_KEYS = {
+    "finbert_model": ["accuracy_vs_vader", "macro_f1_vs_vader", "train_tweets", "val_tweets", "train_seconds",
+                      "model_version", "mlflow_run_id"],
+    "finbert_onnx": ["label_agreement_int8_vs_torch", "max_prob_diff_int8_vs_torch", "registry"],
+    "training_set": ["rows", "tickers", "first_date", "last_date", "tweet_free_trading_days"],
+    "lstm_model": ["pooling_reason", "sentiment_ablation", "beats_random_walk_on_val", "train_seconds",
+                   "model_version", "mlflow_run_id"],
+    "lstm_onnx": ["kept", "parity_max_abs_diff", "registry"],
+}
+TABLE_KEYS = {"lstm_model": "test_metrics", "finbert_model": "confusion_matrix"}
 
 
 def register_tickers(instance: DagsterInstance, tickers) -> list[str]:
@@ -30,54 +52,117 @@ def register_tickers(instance: DagsterInstance, tickers) -> list[str]:
     return new
 
 
-def materialize(settings: Settings, instance: DagsterInstance) -> dict:
-    defs = build_definitions(settings)
-    job = defs.resolve_job_def(DATA_ASSETS_JOB)
+def _value(metadata_value):
+    return getattr(metadata_value, "value", metadata_value)
+
+
+def _failure_message(result) -> str:
+    for event in result.all_events:
+        if event.event_type_value == "STEP_FAILURE":
+            error = event.event_specific_data.error
+            return f"{event.step_key}: {error.message.strip() if error else 'failed'}"
+    return "run failed"
+
+
+def materialize(settings: Settings, instance: DagsterInstance, jobs: Sequence[str] = tuple(JOB_ORDER),
+                run_config: Mapping[str, Mapping] | None = None, resources: Mapping[str, object] | None = None) -> dict:
+    """Run `jobs` (in JOB_ORDER) for every configured ticker; returns the summary `print_summary` prints.
+
+    run_config: {asset name: its config dict}; each job gets the entries of its own assets.
+    """
+    defs = build_definitions(settings, resources)
     register_tickers(instance, settings.tickers)
     first = pd.Timestamp(settings.start).date()
     last = (pd.Timestamp(settings.end) - pd.Timedelta(days=1)).date()
     started = time.perf_counter()
     totals: dict[str, dict[str, int]] = defaultdict(lambda: {"partitions": 0, "rows": 0, "rows_rejected": 0})
+    models: dict[str, dict] = {}
     failed_checks: list[str] = []
-    for ticker in settings.tickers:
-        result = job.execute_in_process(instance=instance, raise_on_error=True, tags={
-            ASSET_PARTITION_RANGE_START_TAG: key_for(ticker, first),
-            ASSET_PARTITION_RANGE_END_TAG: key_for(ticker, last),
-            "finpulse/launched_by": "cli",
-        })
-        for event in result.get_asset_materialization_events():
-            mat = event.materialization
-            stats = totals[mat.asset_key.to_user_string()]
-            if mat.partition is None:
-                continue
-            stats["partitions"] += 1
-            stats["rows"] += int(mat.metadata["rows"].value)
-            stats["rows_rejected"] += int(mat.metadata["rows_rejected"].value)
-        for evaluation in result.get_asset_check_evaluations():
-            if not evaluation.passed:
-                failed_checks.append(f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name} ({ticker})")
-    return {"assets": dict(totals), "seconds": time.perf_counter() - started, "failed_checks": failed_checks}
+    checks: list[dict] = []
+    stage_seconds: dict[str, float] = {}
+    failure = None
+    for job_name in [j for j in JOB_ORDER if j in jobs]:
+        job = defs.resolve_job_def(job_name)
+        asset_names = {key.to_user_string() for key in job.asset_layer.executable_asset_keys}
+        ops = {name: {"config": dict(cfg)} for name, cfg in (run_config or {}).items() if name in asset_names}
+        stage_started = time.perf_counter()
+        if job_name in PARTITIONED_JOBS:  # one run per ticker over its whole range of days, as a backfill would
+            runs = [(t, {ASSET_PARTITION_RANGE_START_TAG: key_for(t, first),
+                         ASSET_PARTITION_RANGE_END_TAG: key_for(t, last)}) for t in settings.tickers]
+        else:
+            runs = [(None, {})]
+        for ticker, tags in runs:
+            result = job.execute_in_process(instance=instance, raise_on_error=False,
+                                            run_config={"ops": ops} if ops else None,
+                                            tags={**tags, "finpulse/launched_by": "cli"})
+            for event in result.get_asset_materialization_events():
+                mat = event.materialization
+                name = mat.asset_key.to_user_string()
+                if mat.partition is None:
+                    models[name] = {k: _value(v) for k, v in mat.metadata.items()}
+                    continue
+                stats = totals[name]
+                stats["partitions"] += 1
+                stats["rows"] += int(mat.metadata["rows"].value)
+                stats["rows_rejected"] += int(mat.metadata["rows_rejected"].value)
+            for evaluation in result.get_asset_check_evaluations():
+                checks.append({"asset": evaluation.asset_key.to_user_string(), "check": evaluation.check_name,
+                               "ticker": ticker, "passed": evaluation.passed,
+                               "metadata": {k: _value(v) for k, v in evaluation.metadata.items()}})
+                if not evaluation.passed:
+                    where = f" ({ticker})" if ticker else ""
+                    failed_checks.append(f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}{where}")
+            if not result.success:
+                failure = f"{job_name}{f' ({ticker})' if ticker else ''}: {_failure_message(result)}"
+                break
+        stage_seconds[job_name] = time.perf_counter() - stage_started
+        if failure:
+            break
+    return {"assets": dict(totals), "models": models, "seconds": time.perf_counter() - started,
+            "stage_seconds": stage_seconds, "checks": checks, "failed_checks": failed_checks, "failure": failure}
 
 
 def print_summary(summary: dict, settings: Settings) -> None:
     print(f"\nFinPulse: {len(settings.tickers)} tickers x {settings.start} .. {settings.end} (end exclusive)")
-    print(f"{'asset':<18}{'partitions':>12}{'rows':>12}{'rejected':>10}")
+    print(f"{'asset':<20}{'partitions':>12}{'rows':>12}{'rejected':>10}")
     for name, s in summary["assets"].items():
-        print(f"{name:<18}{s['partitions']:>12}{s['rows']:>12}{s['rows_rejected']:>10}")
+        print(f"{name:<20}{s['partitions']:>12}{s['rows']:>12}{s['rows_rejected']:>10}")
+    for name, metadata in summary.get("models", {}).items():
+        print(f"\n{name}")
+        for key in SUMMARY_KEYS.get(name, []):
+            if key in metadata:
+                value = metadata[key]
+                print(f"  {key}: {value:.4f}" if isinstance(value, float) else f"  {key}: {value}")
+        table = TABLE_KEYS.get(name)
+        if table and table in metadata:
+            print("  " + str(metadata[table]).replace("\n", "\n  "))
+    if summary.get("checks"):
+        passed = sum(c["passed"] for c in summary["checks"])
+        print(f"\nasset checks: {passed} of {len(summary['checks'])} passed")
+    if summary.get("stage_seconds"):
+        print("\nstage times: " + ", ".join(f"{job} {s:.1f} s" for job, s in summary["stage_seconds"].items()))
     print(f"time taken: {summary['seconds']:.1f} s")
     if summary["failed_checks"]:
         print("FAILED checks: " + ", ".join(summary["failed_checks"]))
+    if summary.get("failure"):
+        print("FAILED: " + summary["failure"] + "\n(later stages were not run)")
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="finpulse")
     parser.add_argument("command", choices=["materialize"])
-    parser.parse_args(argv)
+    parser.add_argument("--jobs", default=",".join(JOB_ORDER),
+                        help="comma-separated subset of the jobs to run, in this order: " + ", ".join(JOB_ORDER))
+    args = parser.parse_args(argv)
+    jobs = [j.strip() for j in args.jobs.split(",") if j.strip()]
+    unknown = sorted(set(jobs) - set(JOB_ORDER))
+    if unknown:
+        parser.error(f"unknown jobs {unknown}; expected some of {JOB_ORDER}")
     settings = Settings.from_env()
     with DagsterInstance.get() as instance:
-        summary = materialize(settings, instance)
+        summary = materialize(settings, instance, jobs)
     print_summary(summary, settings)
-    return 1 if summary["failed_checks"] else 0
+    return 1 if summary["failed_checks"] or summary["failure"] else 0
 
 
 if __name__ == "__main__":

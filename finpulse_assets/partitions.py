@@ -6,10 +6,10 @@ closed days are valid partitions that materialize empty.
 
 A backfill must not cost one run per partition. Every ticker x day asset
 processes all partitions of its run at once (`context.partition_keys`), and
-the backfill policy lets Dagster put a ticker's whole range of days in one
-run (Dagster groups a multi-partition backfill by its smaller dimension, so a
-backfill of T tickers launches T runs, each chunked to at most
-MAX_DAYS_PER_RUN days).
+the single-run backfill policy lets Dagster put a ticker's whole range of
+days in one run: Dagster groups a multi-partition backfill by its smaller
+dimension, so a UI backfill of T tickers launches T runs. The CLI's
+`dagster asset materialize --partition-range` needs this policy too.
 """
 
 from __future__ import annotations
@@ -30,11 +30,10 @@ from finpulse_assets.settings import Settings
 
 TICKER_DIM = "ticker"
 DATE_DIM = "date"
-MAX_DAYS_PER_RUN = 800
 
 ticker_partitions = DynamicPartitionsDefinition(name="tickers")
 
-TICKER_DAY_BACKFILL_POLICY = BackfillPolicy.multi_run(max_partitions_per_run=MAX_DAYS_PER_RUN)
+TICKER_DAY_BACKFILL_POLICY = BackfillPolicy.single_run()
 
 
 def day_partitions(settings: Settings) -> DailyPartitionsDefinition:

@@ -8,7 +8,8 @@ from pathlib import Path
 import pandas as pd
 from dagster import DagsterInstance
 
-from finpulse_assets.cli import materialize, print_summary
+from finpulse_assets.cli import main, materialize, print_summary
+from finpulse_assets.definitions import DATA_ASSETS_JOB, JOB_ORDER
 from finpulse_assets.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,12 +40,22 @@ def test_materialize_covers_every_partition_and_summarises(tmp_path, capsys):
     settings = Settings(tickers=("AAPL", "MSFT"), start="2024-03-01", end="2024-04-01",
                         storage_dir=str(tmp_path / "storage"))
     with DagsterInstance.ephemeral() as instance:
-        summary = materialize(settings, instance)
+        summary = materialize(settings, instance, jobs=[DATA_ASSETS_JOB])
         assert set(instance.get_dynamic_partitions("tickers")) == {"AAPL", "MSFT"}
-    assert summary["failed_checks"] == []
+    assert summary["failed_checks"] == [] and summary["failure"] is None
+    assert list(summary["stage_seconds"]) == [DATA_ASSETS_JOB]
     for name in ("raw_tweets", "vader_labels", "raw_prices", "price_features"):
         assert summary["assets"][name]["partitions"] == 2 * 31
     assert summary["assets"]["raw_prices"]["rows"] == 2 * 20  # March 2024: 20 trading days (Good Friday 29th)
     assert summary["assets"]["raw_tweets"]["rows"] > 0
     print_summary(summary, settings)
     assert "time taken" in capsys.readouterr().out
+
+
+def test_unknown_jobs_are_refused_naming_the_known_ones(capsys):
+    import pytest
+
+    with pytest.raises(SystemExit):
+        main(["materialize", "--jobs", "data_assets_job,train_everything"])
+    err = capsys.readouterr().err
+    assert "train_everything" in err and all(job in err for job in JOB_ORDER)

@@ -1,0 +1,52 @@
+"""One row per ticker x trading day: price features, daily sentiment features and next-day targets.
+
+Pure pandas, shared by the `training_set` asset (training) and the
+`predictions` asset (serving), so both see exactly the same columns.
+
+No look-ahead: price features of day t come from bars up to t
+(`features.price`), sentiment features of t from tweets posted up to t's
+16:00 close (`market_calendar`, `sentiment.daily`). Only the `target_*`
+columns read day t+1, and they are labels, never inputs.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from finpulse_assets.features.price import FEATURE_COLUMNS, TARGET_COLUMNS
+from finpulse_assets.sentiment.daily import SENTIMENT_FEATURE_COLUMNS
+
+# What the forecaster reads: price features, then the daily sentiment features.
+MODEL_FEATURE_COLUMNS: list[str] = FEATURE_COLUMNS + SENTIMENT_FEATURE_COLUMNS
+TWEET_COUNT_COLUMN = "tweet_count"
+KEY_COLUMNS = ["ticker", "date"]
+PRICE_COLUMNS = ["close", "adj_close", "history_complete"]
+
+
+def training_columns() -> list[str]:
+    return KEY_COLUMNS + PRICE_COLUMNS + FEATURE_COLUMNS + SENTIMENT_FEATURE_COLUMNS + TARGET_COLUMNS
+
+
+def join_features(price_features: pd.DataFrame, sentiment_features: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """Inner join on (ticker, date): rows for trading days that have both a bar and a sentiment row.
+
+    A trading day without tweets has a sentiment row (neutral values, count 0);
+    a day missing from either side is dropped and counted, and the gap breaks
+    the chain of consecutive days, so no LSTM window spans it.
+    """
+    price = price_features.assign(date=pd.to_datetime(price_features["date"]))
+    # sentiment_features keys its rows by trading_day (sentiment.daily); it is the same calendar date.
+    sentiment = sentiment_features.assign(date=pd.to_datetime(sentiment_features["trading_day"]))
+    price = price[KEY_COLUMNS + PRICE_COLUMNS + FEATURE_COLUMNS + TARGET_COLUMNS]
+    sentiment = sentiment[KEY_COLUMNS + SENTIMENT_FEATURE_COLUMNS]
+    for name, frame in (("price_features", price), ("sentiment_features", sentiment)):
+        if frame.duplicated(KEY_COLUMNS).any():
+            raise ValueError(f"{name} has duplicate (ticker, date) rows")
+    joined = price.merge(sentiment, on=KEY_COLUMNS, how="inner", validate="one_to_one")
+    joined = joined.sort_values(KEY_COLUMNS, kind="stable").reset_index(drop=True)[training_columns()]
+    stats = {
+        "price_rows": len(price), "sentiment_rows": len(sentiment), "joined_rows": len(joined),
+        "price_rows_without_sentiment": len(price) - len(joined),
+        "sentiment_rows_without_price": len(sentiment) - len(joined),
+    }
+    return joined, stats
