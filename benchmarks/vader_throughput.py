@@ -71,16 +71,15 @@ def _through_asset(tweets_dir: Path, tickers: list[str]) -> tuple[float, float]:
     from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
     from finpulse_assets.definitions import build_definitions
-    from finpulse_assets.partitions import key_for, ticker_partitions
+    from finpulse_assets.assets.tweets import build_tweet_assets
+    from finpulse_assets.partitions import key_for, ticker_day_partitions, ticker_partitions
     from finpulse_assets.settings import Settings
 
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(tweet_source="kaggle_csv", tweets_dir=str(tweets_dir), price_source="yfinance",
                             tickers=tuple(tickers), start="2014-01-01", end="2016-01-01", storage_dir=tmp)
         defs = build_definitions(settings)
-        graph = defs.resolve_asset_graph()
-        raw_tweets = graph.get("raw_tweets").assets_def
-        vader_labels = graph.get("vader_labels").assets_def
+        raw_tweets, vader_labels = build_tweet_assets(ticker_day_partitions(settings))
         resources = {k: v for k, v in defs.resources.items() if k != "price_source"}
         elapsed, rows = 0.0, 0
         os.environ.setdefault("DAGSTER_HOME", tmp)
