@@ -8,8 +8,11 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 STORAGE := $(or $(FINPULSE_STORAGE_DIR),$(CURDIR)/storage)
+# BentoML's model and bento stores live with the project's storage, not in ~/bentoml.
+export BENTOML_HOME := $(STORAGE)/bentoml
+export BENTOML_DO_NOT_TRACK := True
 
-.PHONY: install demo test ui mlflow materialize benchmark clean
+.PHONY: install demo test ui mlflow materialize evaluate benchmark serve benchmark-serving clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,8 +39,11 @@ materialize: install $(DAGSTER_HOME)/dagster.yaml
 test: install
 	$(BIN)/python -m pytest -q
 
+# Also serves storage/reports on 127.0.0.1:3001, where the drift reports' `report` links point.
 ui: install $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/dagster dev -h 127.0.0.1 -p 3000
+	mkdir -p $(STORAGE)/reports
+	$(BIN)/python -m http.server 3001 -b 127.0.0.1 -d $(STORAGE)/reports >/dev/null 2>&1 & \
+	trap "kill $$!" EXIT INT TERM; $(BIN)/dagster dev -h 127.0.0.1 -p 3000
 
 # The MLflow UI on the store the model assets log to (runs, metrics, plots, ONNX files, registry).
 mlflow: install
@@ -45,8 +51,22 @@ mlflow: install
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(STORAGE)/mlflow/mlflow.db \
 		--default-artifact-root $(STORAGE)/mlflow/artifacts -h 127.0.0.1 -p 5000
 
+# Forecast skill on the StockNet protocol (report in reports/evaluation.{json,md}); its own storage and
+# Dagster instance in storage/evaluation/<dataset>/: make evaluate DATA=../shared/data/stocknet-dev [TICKERS=AAPL,MSFT]
+evaluate: install
+	$(if $(DATA),,$(error DATA=<dataset dir with tweets/ and prices/> is required))
+	$(BIN)/python -m finpulse_assets.evaluation.cli --data $(DATA) $(if $(TICKERS),--tickers $(TICKERS))
+
 benchmark: install
 	$(BIN)/python benchmarks/vader_throughput.py --data $(or $(DATA),../shared/data/stocknet-dev)
+
+# The latest `finpulse` bento (built by `make demo`, asset `bento`) on http://127.0.0.1:3030 (3000 is `make ui`).
+serve: install
+	$(BIN)/bentoml serve finpulse:latest --host 127.0.0.1 --port $(or $(PORT),3030)
+
+# Load test of the built bento: /predict (batching on and off) and /sentiment, served on loopback.
+benchmark-serving: install
+	$(BIN)/python benchmarks/serving_load.py
 
 clean:
 	rm -rf storage .dagster_home

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
-from dagster import Definitions, define_asset_job
+from dagster import BetaWarning, Definitions, PreviewWarning, define_asset_job
 
+# Backfill policies and multi-dimensional partition mappings are deliberate
+# choices here; their beta notices would otherwise drown every CLI run.
+warnings.filterwarnings("ignore", category=BetaWarning)
+warnings.filterwarnings("ignore", category=PreviewWarning)
+
+from finpulse_assets.assets.bento import PACKAGING_JOB, build_bento_assets
+from finpulse_assets.assets.drift import build_drift_assets
+from finpulse_assets.assets.evaluation import build_evaluation_assets
 from finpulse_assets.assets.finbert import build_finbert_assets
 from finpulse_assets.assets.lstm import build_lstm_assets
+from finpulse_assets.assets.prediction_errors import build_prediction_error_assets
 from finpulse_assets.assets.predictions import build_prediction_assets
 from finpulse_assets.assets.prices import build_price_assets
 from finpulse_assets.assets.sentiment import build_sentiment_assets
@@ -17,8 +27,13 @@ from finpulse_assets.assets.tweets import build_tweet_assets
 from finpulse_assets.io_managers.parquet import PartitionedParquetIOManager
 from finpulse_assets.mlflow_tracking import MlflowTracking
 from finpulse_assets.model_store import ModelStore
+from finpulse_assets.monitoring.report_store import ReportStore
+from finpulse_assets.monitoring.settings import MonitoringSettings
 from finpulse_assets.partitions import ticker_day_partitions
 from finpulse_assets.resources import price_source, tweet_source
+from finpulse_assets.sensors.drift_retrain import build_drift_retrain_sensor
+from finpulse_assets.sensors.new_data import build_new_data_sensor, day_bounds
+from finpulse_assets.sensors.packaging import build_packaging_sensor
 from finpulse_assets.settings import Settings
 
 DATA_ASSETS_JOB = "data_assets_job"              # ticker x day: raw_tweets, vader_labels, raw_prices, price_features
@@ -26,15 +41,20 @@ SENTIMENT_MODEL_JOB = "sentiment_model_job"      # unpartitioned: finbert_model,
 SENTIMENT_FEATURES_JOB = "sentiment_features_job"  # ticker x day: finbert_sentiment, sentiment_features
 FORECAST_MODEL_JOB = "forecast_model_job"        # unpartitioned: training_set, lstm_model, lstm_onnx
 PREDICTIONS_JOB = "predictions_job"              # ticker x day: predictions
+MONITORING_JOB = "monitoring_job"                # ticker x day: drift_report, prediction_errors
 
 # The order `make demo` runs them in; the per-ticker jobs run once per ticker over the whole day range.
-JOB_ORDER = [DATA_ASSETS_JOB, SENTIMENT_MODEL_JOB, SENTIMENT_FEATURES_JOB, FORECAST_MODEL_JOB, PREDICTIONS_JOB]
-PARTITIONED_JOBS = {DATA_ASSETS_JOB, SENTIMENT_FEATURES_JOB, PREDICTIONS_JOB}
+JOB_ORDER = [DATA_ASSETS_JOB, SENTIMENT_MODEL_JOB, SENTIMENT_FEATURES_JOB, FORECAST_MODEL_JOB, PREDICTIONS_JOB,
+             MONITORING_JOB, PACKAGING_JOB]
+PARTITIONED_JOBS = {DATA_ASSETS_JOB, SENTIMENT_FEATURES_JOB, PREDICTIONS_JOB, MONITORING_JOB}
+# Not in JOB_ORDER: it needs a dataset covering the protocol's dates; `make evaluate DATA=...` runs it.
+EVALUATION_JOB = "evaluation_job"                # unpartitioned: evaluation
 
 
 def build_definitions(settings: Settings | None = None, resources: Mapping[str, object] | None = None) -> Definitions:
     """`resources` replaces any of the default resources by key (tests pass fakes and temp stores)."""
     settings = settings or Settings.from_env()
+    monitoring = MonitoringSettings.from_env()
     partitions_def = ticker_day_partitions(settings)
     raw_tweets, vader_labels = build_tweet_assets(partitions_def)
     raw_prices, price_features = build_price_assets(partitions_def)
@@ -43,6 +63,10 @@ def build_definitions(settings: Settings | None = None, resources: Mapping[str, 
     (training_set,) = build_training_assets()
     lstm_model, lstm_onnx = build_lstm_assets()
     (predictions,) = build_prediction_assets(partitions_def)
+    (bento,) = build_bento_assets(settings.tickers, settings.storage_dir)
+    (evaluation,) = build_evaluation_assets()
+    (drift_report,) = build_drift_assets(partitions_def)
+    (prediction_errors,) = build_prediction_error_assets(partitions_def)
     data_assets = [raw_tweets, vader_labels, raw_prices, price_features]
     storage = Path(settings.storage_dir)
     default_resources = {
@@ -51,17 +75,32 @@ def build_definitions(settings: Settings | None = None, resources: Mapping[str, 
         "io_manager": PartitionedParquetIOManager(base_dir=str(storage / "assets")),
         "mlflow": MlflowTracking(storage_dir=str(storage)),
         "model_store": ModelStore(base_dir=str(storage / "models")),
+        "reports": ReportStore(base_dir=str(storage / "reports"), base_url=monitoring.reports_url),
     }
+    sentiment_model_job = define_asset_job(SENTIMENT_MODEL_JOB, selection=[finbert_model, finbert_onnx])
+    forecast_model_job = define_asset_job(FORECAST_MODEL_JOB, selection=[training_set, lstm_model, lstm_onnx])
+    packaging_job = define_asset_job(PACKAGING_JOB, selection=[bento])
+    ticker_day_assets = [*data_assets, finbert_sentiment, sentiment_features, predictions, drift_report,
+                         prediction_errors]
     return Definitions(
         assets=[*data_assets, finbert_model, finbert_onnx, finbert_sentiment, sentiment_features, training_set,
-                lstm_model, lstm_onnx, predictions],
+                lstm_model, lstm_onnx, predictions, bento, evaluation, drift_report, prediction_errors],
         jobs=[
             define_asset_job(DATA_ASSETS_JOB, selection=data_assets, partitions_def=partitions_def),
-            define_asset_job(SENTIMENT_MODEL_JOB, selection=[finbert_model, finbert_onnx]),
+            sentiment_model_job,
             define_asset_job(SENTIMENT_FEATURES_JOB, selection=[finbert_sentiment, sentiment_features],
                              partitions_def=partitions_def),
-            define_asset_job(FORECAST_MODEL_JOB, selection=[training_set, lstm_model, lstm_onnx]),
+            forecast_model_job,
             define_asset_job(PREDICTIONS_JOB, selection=[predictions], partitions_def=partitions_def),
+            define_asset_job(MONITORING_JOB, selection=[drift_report, prediction_errors], partitions_def=partitions_def),
+            packaging_job,
+            define_asset_job(EVALUATION_JOB, selection=[evaluation]),
+        ],
+        sensors=[
+            build_new_data_sensor(*day_bounds(settings.start, settings.end), ticker_day_assets,
+                                  monitoring.max_days_per_run),
+            build_drift_retrain_sensor(forecast_model_job, sentiment_model_job, monitoring),
+            build_packaging_sensor(packaging_job),
         ],
         resources=default_resources | dict(resources or {}),
     )

@@ -199,3 +199,52 @@ class TrainingSet(pa.DataFrameModel):
     @pa.dataframe_check(error="target_date is not after date")
     def target_after_date(cls, df):
         return df["target_date"].isna() | (df["target_date"] > df["date"])
+
+
+class DriftReport(pa.DataFrameModel):
+    """One row per ticker x trading day with a drift report: the Evidently figures and where the HTML is."""
+
+    ticker: Series[str]
+    date: Series[pa.DateTime]
+    window_start: Series[pa.DateTime]
+    window_rows: Series[int] = pa.Field(gt=0)
+    reference_rows: Series[int] = pa.Field(gt=0)
+    reference_end: Series[pa.DateTime]
+    drift_share: Series[float] = pa.Field(ge=0, le=1)
+    drifted_count: Series[int] = pa.Field(ge=0)
+    sentiment_drift_share: Series[float] = pa.Field(ge=0, le=1)
+    drifted_columns: Series[str]
+    model_version: Series[str] = pa.Field(str_length={"min_value": 1})
+    report_file: Series[str] = pa.Field(str_length={"min_value": 1})
+
+    class Config:
+        strict = True
+        unique = ["ticker", "date"]
+
+    @pa.dataframe_check(error="the reference is not before the window (look-ahead)")
+    def reference_before_window(cls, df):
+        return df["reference_end"] < df["window_start"]
+
+
+class PredictionErrors(pa.DataFrameModel):
+    """One row per forecast whose target day's close exists, keyed by that target day."""
+
+    ticker: Series[str]
+    date: Series[pa.DateTime]
+    target_date: Series[pa.DateTime]
+    close: Series[float] = pa.Field(gt=0)
+    predicted_close: Series[float] = pa.Field(gt=0)
+    actual_close: Series[float] = pa.Field(gt=0)
+    abs_error: Series[float] = pa.Field(ge=0)
+    pct_error: Series[float]
+    direction_hit: Series[bool]
+    rolling_mae: Series[float] = pa.Field(ge=0)
+    model_version: Series[str] = pa.Field(str_length={"min_value": 1})
+
+    class Config:
+        strict = True
+        unique = ["ticker", "target_date"]
+
+    @pa.dataframe_check(error="target_date is not after date")
+    def target_after_date(cls, df):
+        return df["target_date"] > df["date"]

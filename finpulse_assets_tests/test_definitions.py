@@ -8,16 +8,22 @@ from finpulse_assets.settings import Settings
 DATA_ASSETS = {"raw_tweets", "vader_labels", "raw_prices", "price_features"}
 MODEL_ASSETS = {"finbert_model", "finbert_onnx", "finbert_sentiment", "sentiment_features", "training_set",
                 "lstm_model", "lstm_onnx", "predictions"}
+MONITORING_ASSETS = {"drift_report", "prediction_errors"}
+SERVING_ASSETS = {"bento"}
+EVALUATION_ASSETS = {"evaluation"}
+SENSORS = {"new_data_sensor", "drift_retrain_sensor", "packaging_sensor"}
 
 
 def test_definitions_load_with_demo_sources():
     graph = defs.resolve_asset_graph()
-    assert DATA_ASSETS | MODEL_ASSETS == {key.to_user_string() for key in graph.get_all_asset_keys()}
+    assert DATA_ASSETS | MODEL_ASSETS | MONITORING_ASSETS | SERVING_ASSETS | EVALUATION_ASSETS == \
+        {key.to_user_string() for key in graph.get_all_asset_keys()}
     assert defs.resolve_job_def(DATA_ASSETS_JOB) and all(defs.resolve_job_def(job) for job in JOB_ORDER)
     assert {check.name for check in graph.asset_check_keys} == {"schema_valid", "onnx_parity"}
     assert {key.asset_key.to_user_string() for key in graph.asset_check_keys if key.name == "onnx_parity"} == \
         {"finbert_onnx", "lstm_onnx"}
     assert {"mlflow", "model_store"} <= set(defs.resources)
+    assert SENSORS == {sensor.name for sensor in defs.sensors}
 
 
 def test_file_sources_are_chosen_by_configuration(tmp_path):

@@ -2,7 +2,7 @@
 
 One module fixture runs what `make demo` runs (cli.materialize: data assets per
 ticker, finbert_model + finbert_onnx, sentiment per ticker, training_set +
-lstm_model + lstm_onnx, predictions per ticker) for 2 tickers x 4 months of the
+lstm_model + lstm_onnx, predictions per ticker, monitoring, the bento) for 2 tickers x 4 months of the
 project's generated market, with a 2-layer BERT built locally and a small LSTM.
 The tests then look at what each asset stored, recorded and logged to MLflow.
 """
@@ -29,6 +29,7 @@ from finpulse_assets.sentiment.daily import NEUTRAL_VALUES, SENTIMENT_FEATURE_CO
 from finpulse_assets.settings import Settings
 from finpulse_assets.sources.demo import DemoPriceSource, DemoTweetSource
 from finpulse_assets_tests.fakes import FakePriceSource, FakeTweetSource
+from finpulse_assets_tests.serving_support import bentoml_home
 from finpulse_assets_tests.test_finbert_support import build_tiny_model
 
 TICKERS = ("AAA", "BBB")
@@ -98,8 +99,10 @@ class Chain:
 
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory):
-    with DagsterInstance.ephemeral() as instance:
-        chain = Chain(tmp_path_factory.mktemp("chain"), instance)
+    root = tmp_path_factory.mktemp("chain")
+    # The bento stage writes BentoML's stores: a temp home, never the demo's storage/bentoml.
+    with DagsterInstance.ephemeral() as instance, bentoml_home(root / "bentoml"):
+        chain = Chain(root, instance)
         chain.summary = chain.run_all()
         yield chain
 
@@ -110,7 +113,8 @@ def test_make_demo_stages_materialize_every_asset_and_every_check_passes(chain):
     for name in ("raw_tweets", "vader_labels", "raw_prices", "price_features", "finbert_sentiment",
                  "sentiment_features", "predictions"):
         assert summary["assets"][name]["partitions"] == len(TICKERS) * DAYS, name
-    assert set(summary["models"]) == {"finbert_model", "finbert_onnx", "training_set", "lstm_model", "lstm_onnx"}
+    assert set(summary["models"]) == {"finbert_model", "finbert_onnx", "training_set", "lstm_model", "lstm_onnx",
+                                      "bento"}
     blocking = {(c["asset"], c["check"]) for c in summary["checks"]}
     assert {("finbert_onnx", "onnx_parity"), ("lstm_onnx", "onnx_parity"), ("training_set", "schema_valid"),
             ("predictions", "schema_valid"), ("sentiment_features", "schema_valid")} <= blocking

@@ -354,6 +354,7 @@ def build_finbert_assets():
             "export_seconds": MetadataValue.float(round(export_seconds, 2)),
             "parity_seconds": MetadataValue.float(round(parity_seconds, 2)),
             "registry": registry_text(registry),
+            "registry_status": registry["status"],  # what the packaging sensor reads
             "model_version": finbert_model["version"], "onnx_dir": MetadataValue.path(str(onnx_dir)),
             "mlflow_run_id": run_id, "mlflow_parent_run_id": finbert_model["mlflow_run_id"],
         })

@@ -235,6 +235,7 @@ def build_lstm_assets():
             "parity_max_abs_diff": MetadataValue.float(worst["parity_max_abs_diff"]),
             "parity_tolerance": MetadataValue.float(worst["tolerance"]),
             "registry": registry_text(registry),
+            "registry_status": registry["status"],  # what the packaging sensor reads
             "export_seconds": MetadataValue.float(round(seconds, 2)),
             "model_version": lstm_model["version"], "model_dir": MetadataValue.path(str(model_dir)),
             "mlflow_run_id": run_id, "mlflow_parent_run_id": lstm_model["mlflow_run_id"],

@@ -79,8 +79,9 @@ def emit(
     schema,
     rejects: pd.DataFrame | None = None,
     empty_reason: Callable[[TickerDay], str] | None = None,
+    run_metadata: dict | None = None,
 ) -> Iterator:
-    """Per-partition metadata, then the Output, then the blocking schema check."""
+    """Per-partition metadata, then the Output (with `run_metadata` added), then the blocking schema check."""
     rejects = rejects if rejects is not None else pd.DataFrame(columns=["ticker", "day", "reason"])
     attributable = rejects[rejects["day"].notna()]
     by_partition = Counter()
@@ -115,6 +116,7 @@ def emit(
         "run_rows": len(whole),
         "run_rows_rejected": len(rejects),
         "run_rejected_without_date": MetadataValue.json({k: int(v) for k, v in unattributable.items()}),
+        **(run_metadata or {}),
     })
     yield schema_check(whole, schema)
 

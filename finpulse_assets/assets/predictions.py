@@ -1,7 +1,6 @@
 """predictions: the next-day forecast for every trading day, from the ONNX forecaster (no torch)."""
 
 
-import numpy as np
 import pandas as pd
 from dagster import (
     AssetExecutionContext,
@@ -16,7 +15,8 @@ from dagster import (
 
 from finpulse_assets.assets.partitioned import emit, run_partitions, schema_check_spec, split_by_partition
 from finpulse_assets.features.training_set import join_features
-from finpulse_assets.market_calendar import next_trading_day
+# forecast_frame lives in a dagster-free module: the BentoML service serves with the same code.
+from finpulse_assets.models.lstm.forecast import forecast_frame
 from finpulse_assets.partitions import DATE_DIM, TICKER_DAY_BACKFILL_POLICY, TICKER_DIM
 from finpulse_assets.schemas import Predictions
 
@@ -30,53 +30,6 @@ FEATURE_WINDOW_MAPPING = MultiPartitionMapping({
         start_offset=-LOOKBACK_CALENDAR_DAYS, end_offset=0, allow_nonexistent_upstream_partitions=True)),
     TICKER_DIM: DimensionPartitionMapping(TICKER_DIM, IdentityPartitionMapping()),
 })
-
-PREDICTION_COLUMNS = ["ticker", "date", "target_date", "close", "predicted_log_return", "predicted_return",
-                      "predicted_close", "model_version"]
-
-
-def forecast_frame(features: pd.DataFrame, lstm_onnx: dict, days: set | None = None) -> pd.DataFrame:
-    """Forecasts for every (ticker, day t) with a full window of complete features ending at t.
-
-    `features`: joined price + sentiment rows (features.training_set.join_features).
-    `days`: keep only these (ticker, date) pairs (the run's partitions).
-    """
-    from finpulse_assets.models.lstm.dataset import build_windows
-    from finpulse_assets.models.lstm.serving import OnnxForecaster
-
-    columns = lstm_onnx["feature_columns"]
-    window = int(lstm_onnx["window"])
-    empty = pd.DataFrame({c: pd.Series(dtype=t) for c, t in zip(
-        PREDICTION_COLUMNS, ["str", "datetime64[ns]", "datetime64[ns]", "float", "float", "float", "float", "str"])})
-    if features.empty:
-        return empty
-    windows = build_windows(features, columns, window, target=None)
-    if days is not None and len(windows):
-        keep = np.array([(t, pd.Timestamp(d).date()) in days for t, d in zip(windows.tickers, windows.dates)],
-                        dtype=bool)
-        windows = windows.take(keep)
-    if not len(windows):
-        return empty
-    log_return = np.full(len(windows), np.nan)
-    for key, spec in lstm_onnx["models"].items():
-        rows = np.ones(len(windows), dtype=bool) if key == "*" else windows.tickers == key
-        if rows.any():
-            forecaster = OnnxForecaster(spec["dir"], onnx_file=spec["onnx_file"])
-            log_return[rows] = forecaster.predict_windows(windows.take(rows))
-    served = np.isfinite(log_return)  # per-ticker models: a ticker without its own model gets no forecast
-    windows, log_return = windows.take(served), log_return[served]
-    dates = pd.to_datetime(windows.dates)
-    variant = "+".join(sorted({spec["variant"] for spec in lstm_onnx["models"].values()}))
-    return pd.DataFrame({
-        "ticker": windows.tickers.astype(str),
-        "date": dates,
-        "target_date": pd.to_datetime([next_trading_day(d.date()) for d in dates]),
-        "close": windows.close_t,
-        "predicted_log_return": log_return,
-        "predicted_return": np.expm1(log_return),
-        "predicted_close": windows.close_t * np.exp(log_return),
-        "model_version": f"{lstm_onnx['version']}/{variant}",
-    })
 
 
 def build_prediction_assets(partitions_def):

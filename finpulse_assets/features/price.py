@@ -30,15 +30,66 @@ FEATURE_COLUMNS = [
 TARGET_COLUMNS = ["target_date", "target_close", "target_adj_close", "target_return", "target_log_return"]
 
 
-def _rsi(close: pd.Series, window: int) -> pd.Series:
+def _rsi(close: pd.Series, key: pd.Series, window: int) -> pd.Series:
     # Simple-average RSI: a fixed window, unlike Wilder's smoothing, which
     # would depend on the whole loaded history.
-    delta = close.diff()
-    gain = delta.clip(lower=0).rolling(window, min_periods=window).mean()
-    loss = (-delta.clip(upper=0)).rolling(window, min_periods=window).mean()
+    delta = close.groupby(key, sort=False).diff()
+    gain = _rolling(delta.clip(lower=0), key, window).mean()
+    loss = _rolling(-delta.clip(upper=0), key, window).mean()
     rs = gain / loss
     rsi = 100 - 100 / (1 + rs)
     return rsi.where(loss > 0, 100.0).where(gain.notna())
+
+
+def _rolling(values: pd.Series, key: pd.Series, window: int):
+    return values.groupby(key, sort=False).rolling(window, min_periods=window)
+
+
+def _ungrouped(result: pd.Series) -> pd.Series:
+    """A groupby-rolling result back on the frame's own index."""
+    return result.droplevel(0).sort_index()
+
+
+def _features(b: pd.DataFrame, key: pd.Series) -> pd.DataFrame:
+    """Features and targets of bars `b` sorted by (key, date) on a RangeIndex; every window stays within its key.
+
+    Grouped rolling restarts its sums at each key, so a key's values are exactly
+    those of computing it alone: one pass serves a whole backfill or a batch of requests.
+    """
+    grouped = lambda series: series.groupby(key, sort=False)  # noqa: E731
+    adj = b["adj_close"].astype(float)
+    log_ret = grouped(np.log(adj)).diff()
+    out = pd.DataFrame({"date": pd.to_datetime(b["date"])})
+    if "ticker" in b:
+        out.insert(0, "ticker", b["ticker"].to_numpy())
+    out["close"] = b["close"].astype(float)
+    out["adj_close"] = adj
+    out["ret_1d"] = grouped(adj).pct_change()
+    out["log_ret_1d"] = log_ret
+    out["ret_5d"] = grouped(adj).pct_change(5)
+    out["ret_10d"] = grouped(adj).pct_change(10)
+    for w in (5, 10, 20):
+        out[f"ma_ratio_{w}"] = adj / _ungrouped(_rolling(adj, key, w).mean()) - 1
+    for w in (10, 20):
+        out[f"vol_{w}"] = _ungrouped(_rolling(log_ret, key, w).std()) * np.sqrt(252)
+    out["rsi_14"] = _ungrouped(_rsi(adj, key, 14))
+    log_vol = np.log1p(b["volume"].astype(float))
+    mean = _ungrouped(_rolling(log_vol, key, 20).mean())
+    std = _ungrouped(_rolling(log_vol, key, 20).std())
+    out["volume_z_20"] = ((log_vol - mean) / std.where(std > 0)).fillna(0.0).where(mean.notna())
+    out["hl_range"] = (b["high"] - b["low"]) / b["close"]
+    out["oc_return"] = b["close"] / b["open"] - 1
+    out["gap"] = b["open"] / grouped(b["close"]).shift(1) - 1
+    out["history_complete"] = grouped(b["date"]).cumcount().to_numpy() >= MIN_HISTORY_BARS - 1
+
+    # Targets: the next bar. The only place that reads t+1.
+    out["target_date"] = grouped(out["date"]).shift(-1)
+    out["target_close"] = grouped(out["close"]).shift(-1)
+    out["target_adj_close"] = grouped(adj).shift(-1)
+    next_adj = grouped(adj).shift(-1)
+    out["target_return"] = next_adj / adj - 1
+    out["target_log_return"] = np.log(next_adj) - np.log(adj)
+    return out
 
 
 def price_features(bars: pd.DataFrame) -> pd.DataFrame:
@@ -48,42 +99,12 @@ def price_features(bars: pd.DataFrame) -> pd.DataFrame:
     Rows with fewer than MIN_HISTORY_BARS earlier bars get `history_complete=False`.
     """
     b = bars.sort_values("date").reset_index(drop=True)
-    adj = b["adj_close"].astype(float)
-    log_ret = np.log(adj).diff()
-    out = pd.DataFrame({"date": pd.to_datetime(b["date"])})
-    if "ticker" in b:
-        out.insert(0, "ticker", b["ticker"].to_numpy())
-    out["close"] = b["close"].astype(float)
-    out["adj_close"] = adj
-    out["ret_1d"] = adj.pct_change()
-    out["log_ret_1d"] = log_ret
-    out["ret_5d"] = adj.pct_change(5)
-    out["ret_10d"] = adj.pct_change(10)
-    for w in (5, 10, 20):
-        out[f"ma_ratio_{w}"] = adj / adj.rolling(w, min_periods=w).mean() - 1
-    for w in (10, 20):
-        out[f"vol_{w}"] = log_ret.rolling(w, min_periods=w).std() * np.sqrt(252)
-    out["rsi_14"] = _rsi(adj, 14)
-    log_vol = np.log1p(b["volume"].astype(float))
-    mean, std = log_vol.rolling(20, min_periods=20).mean(), log_vol.rolling(20, min_periods=20).std()
-    out["volume_z_20"] = ((log_vol - mean) / std.where(std > 0)).fillna(0.0).where(mean.notna())
-    out["hl_range"] = (b["high"] - b["low"]) / b["close"]
-    out["oc_return"] = b["close"] / b["open"] - 1
-    out["gap"] = b["open"] / b["close"].shift(1) - 1
-    out["history_complete"] = np.arange(len(b)) >= MIN_HISTORY_BARS - 1
-
-    # Targets: the next bar. The only place that reads t+1.
-    out["target_date"] = out["date"].shift(-1)
-    out["target_close"] = out["close"].shift(-1)
-    out["target_adj_close"] = adj.shift(-1)
-    out["target_return"] = adj.shift(-1) / adj - 1
-    out["target_log_return"] = np.log(adj.shift(-1)) - np.log(adj)
-    return out
+    return _features(b, pd.Series(np.zeros(len(b), dtype=np.int8)))
 
 
 def features_by_ticker(bars: pd.DataFrame) -> pd.DataFrame:
-    """price_features for a frame holding several tickers."""
+    """price_features for a frame holding several tickers: one grouped pass, rows sorted by (ticker, date)."""
     if bars.empty:
         return price_features(bars.assign(date=pd.Series(dtype="datetime64[ns]")))
-    parts = [price_features(g) for _, g in bars.groupby("ticker", sort=True)]
-    return pd.concat(parts, ignore_index=True)
+    b = bars.sort_values(["ticker", "date"], kind="stable").reset_index(drop=True)
+    return _features(b, b["ticker"])

@@ -66,6 +66,20 @@ def neutral_day(ticker: str, day) -> dict:
 def fill_missing_days(daily: pd.DataFrame, tickers: Iterable[str], days: Iterable) -> pd.DataFrame:
     """`daily` reindexed to every (ticker, day) pair; pairs without tweets get NEUTRAL_VALUES."""
     index = pd.MultiIndex.from_product([list(tickers), pd.DatetimeIndex(list(days))], names=KEY_COLUMNS)
+    return _reindexed(daily, index)
+
+
+def fill_missing_pairs(daily: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
+    """`daily` reindexed to the (ticker, trading_day) rows of `pairs`; pairs without tweets get NEUTRAL_VALUES.
+
+    For keys whose days differ (the service's request items), where the product of fill_missing_days would not fit.
+    """
+    keys = pd.DataFrame({"ticker": pairs["ticker"].to_numpy(),
+                         "trading_day": pd.to_datetime(pairs["trading_day"]).to_numpy()})
+    return _reindexed(daily, pd.MultiIndex.from_frame(keys))
+
+
+def _reindexed(daily: pd.DataFrame, index: pd.MultiIndex) -> pd.DataFrame:
     keyed = daily.assign(trading_day=pd.to_datetime(daily["trading_day"])).set_index(KEY_COLUMNS)
     full = keyed.reindex(index)[SENTIMENT_FEATURE_COLUMNS].fillna(NEUTRAL_VALUES)
     full["tweet_count"] = full["tweet_count"].astype("int64")

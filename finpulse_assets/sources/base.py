@@ -73,3 +73,12 @@ class PriceSource(ConfigurableResource, ABC):
     @abstractmethod
     def available_tickers(self) -> list[str]:
         """Tickers the source holds prices for."""
+
+    def available_days(self, ticker: str, start: date, end: date) -> list[date]:
+        """Trading days in [start, end] the source holds a bar for: what the new-data sensor asks.
+
+        Reads the bars themselves, so it holds for every source; a source with a cheaper
+        index (a database, an API listing) may override it."""
+        bars = self.load_prices([ticker], start, end)
+        days = pd.to_datetime(bars["date"], errors="coerce").dropna().dt.date
+        return sorted(d for d in set(days) if start <= d <= end)

@@ -1,0 +1,33 @@
+"""Run `evaluation_job` in a Dagster instance and return its report (what the CLI prints)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from finpulse_assets.cli import CONSOLE_LOGS
+from finpulse_assets.evaluation.protocol import Protocol
+from finpulse_assets.evaluation.report import markdown
+
+
+def run_evaluation_job(settings, instance, dataset: str, report_dir: Path, protocol: Protocol,
+                       stage_seconds: dict, started: float) -> dict:
+    from finpulse_assets.definitions import EVALUATION_JOB, build_definitions
+
+    job = build_definitions(settings).resolve_job_def(EVALUATION_JOB)
+    config = {**protocol.as_dict(), "report_dir": str(report_dir), "dataset": dataset,
+              "graph_stage_seconds": {k: float(v) for k, v in stage_seconds.items()}}
+    stage_started = time.perf_counter()
+    result = job.execute_in_process(instance=instance,
+                                    run_config={**CONSOLE_LOGS, "ops": {"evaluation": {"config": config}}},
+                                    tags={"finpulse/launched_by": "evaluate"})
+    report = result.output_for_node("evaluation")
+    # The asset knows the graph stages' seconds and its own; the wall clock of the whole command is known here.
+    report["runtime"] |= {"evaluation_job_seconds": round(time.perf_counter() - stage_started, 1),
+                          "wall_seconds": round(time.perf_counter() - started, 1)}
+    json_path = Path(report.pop("json_path"))
+    md_path = Path(report.pop("md_path"))
+    json_path.write_text(json.dumps(report, indent=2, default=str))
+    md_path.write_text(markdown(report))
+    return {**report, "markdown": markdown(report), "json_path": str(json_path), "md_path": str(md_path)}

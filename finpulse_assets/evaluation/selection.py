@@ -1,0 +1,64 @@
+"""Model choices on the dev split: every candidate fitted on train, scored on dev, the best kept.
+
+The price forecast takes the regression head of the candidate with the lowest
+dev MAE; the direction takes whichever head (classification, or the sign of the
+regression) of whichever candidate has the highest dev MCC, ties to the higher
+dev accuracy, then to the earlier candidate. The test split plays no part here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from finpulse_assets.evaluation.candidates import Candidate
+from finpulse_assets.evaluation.heads import CLASSIFICATION, REGRESSION, HeadSpec, apply_head, fit_head
+from finpulse_assets.evaluation.protocol import DEV, TRAIN, Protocol
+from finpulse_assets.evaluation.samples import Samples, build_samples
+from finpulse_assets.evaluation.scoring import movement_metrics, price_metrics
+from finpulse_assets.models.baselines import close_from_log_return
+from finpulse_assets.models.lstm.model import LSTMConfigParams
+
+
+@dataclass(frozen=True)
+class FitSettings:
+    params: LSTMConfigParams
+    seeds: int = 3
+
+
+def head_spec(head: str, candidate: Candidate, fit: FitSettings) -> HeadSpec:
+    params = LSTMConfigParams(**{**fit.params.__dict__, "window": candidate.window})
+    return HeadSpec(head, candidate.layout, params, fit.seeds)
+
+
+def predictions(fitting: Samples, scored: Samples, candidate: Candidate, fit: FitSettings,
+                heads=(REGRESSION, CLASSIFICATION)) -> dict[str, np.ndarray]:
+    """{head: output on `scored`} for heads fitted on `fitting`."""
+    return {head: apply_head(fit_head(fitting, head_spec(head, candidate, fit)), scored) for head in heads}
+
+
+def dev_scores(frame: pd.DataFrame, candidate: Candidate, protocol: Protocol, fit: FitSettings) -> dict:
+    samples = build_samples(frame, candidate.feature_columns, candidate.window, protocol)
+    train, dev = samples.part(TRAIN), samples.part(DEV)
+    if not len(train) or not len(dev):
+        raise ValueError(f"{candidate}: {len(train)} train and {len(dev)} dev samples; the dataset does not "
+                         f"cover the protocol's train and dev dates")
+    out = predictions(train, dev, candidate, fit)
+    w = dev.windows
+    price = price_metrics(w.target_close, close_from_log_return(w.close_t, out[REGRESSION]), w.close_t)
+    return {"candidate": candidate.as_dict(), "price": price,
+            "direction": {CLASSIFICATION: movement_metrics(dev.label, out[CLASSIFICATION] > 0),
+                          REGRESSION: movement_metrics(dev.label, out[REGRESSION] > 0)}}
+
+
+def choose(rows: list[dict]) -> dict:
+    """{"price": candidate dict, "direction": {"candidate": ..., "head": ...}} from `dev_scores` rows."""
+    if not rows:
+        raise ValueError("no candidates were scored on dev")
+    price = min(rows, key=lambda r: r["price"]["mae"])
+    options = [(r, head) for r in rows for head in (CLASSIFICATION, REGRESSION)]
+    best, head = max(options, key=lambda o: (o[0]["direction"][o[1]]["mcc"] or 0.0,
+                                                       o[0]["direction"][o[1]]["accuracy"] or 0.0))
+    return {"price": price["candidate"], "direction": {"candidate": best["candidate"], "head": head}}

@@ -1,0 +1,1 @@
+"""Monitoring logic without Dagster: Evidently drift, snapshot parsing, prediction errors."""

@@ -1,0 +1,53 @@
+"""Where monitoring reports (Evidently HTML) are written and the URL they are opened from.
+
+Each report links Evidently's 3.5 MB JavaScript bundle from one shared file
+next to the reports instead of embedding it, so a report is ~1 MB, not ~5 MB.
+`make ui` serves `base_dir` over HTTP at `base_url` (the Dagster UI cannot
+open file:// links), so the `report` link in the asset metadata opens it.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from datetime import date
+from pathlib import Path
+
+from dagster import ConfigurableResource
+
+import evidently
+from evidently.legacy.utils.dashboard import STATIC_PATH
+
+LIBRARY_FILE = f"evidently-{evidently.__version__}.js"
+
+
+class ReportStore(ConfigurableResource):
+    base_dir: str
+    base_url: str = "http://127.0.0.1:3001"
+
+    def drift_report_path(self, ticker: str, day: date) -> Path:
+        return Path(self.base_dir) / "drift_report" / f"ticker={ticker}" / f"{day.isoformat()}.html"
+
+    def url_for(self, path: Path) -> str:
+        return f"{self.base_url.rstrip('/')}/{path.relative_to(self.base_dir).as_posix()}"
+
+    def write_snapshot_html(self, snapshot, path: Path) -> Path:
+        """The snapshot's HTML at `path` (atomically), its JS bundle linked from base_dir."""
+        library = (Path(STATIC_PATH) / "index.js").read_text(encoding="utf-8")
+        shared = Path(self.base_dir) / LIBRARY_FILE
+        if not shared.exists():
+            _write_atomically(shared, library)
+        page = snapshot.get_html_str(as_iframe=False)
+        embedded = f"<script>{library}</script>"
+        if embedded in page:  # otherwise the page stays self-contained, only larger
+            relative = os.path.relpath(shared, path.parent)
+            page = page.replace(embedded, f'<script src="{relative}"></script>')
+        _write_atomically(path, page)
+        return path
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)

@@ -1,0 +1,187 @@
+"""The `bento` asset, and the built bento served by `bentoml serve` from a fresh virtual environment.
+
+The fresh environment gets only the bento's own requirements.txt (no torch, no
+dagster, no finpulse install), so this proves the bento is self-contained
+without Docker. pip reuses its cache and the local wheel mirrors, so after the
+first run the install takes well under a minute.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from dagster import Failure, build_asset_context
+
+from finpulse_assets.bento_packaging import ModelRefused, check_servable, serving_requirements
+from finpulse_assets.settings import PROJECT_ROOT
+from finpulse_assets_tests.serving_support import (
+    TICKERS,
+    WINDOW,
+    bentoml_home,
+    history,
+    tiny_finbert_onnx,
+    tiny_lstm_onnx,
+)
+
+FORBIDDEN = {"torch", "dagster", "transformers", "mlflow", "evidently", "finpulse"}
+
+
+def locked_versions() -> dict[str, str]:
+    pins = {}
+    for line in (PROJECT_ROOT / "requirements.lock").read_text().splitlines():
+        if "==" in line and not line.startswith("#"):
+            name, version = line.split(";")[0].strip().split("==")
+            pins[name.lower().replace("_", "-")] = version
+    return pins
+
+
+def test_serving_requirements_are_pinned_to_the_lock_and_torch_free():
+    requirements = serving_requirements()
+    locked = locked_versions()
+    names = {r.split("==")[0] for r in requirements}
+    assert {"bentoml", "onnxruntime", "numpy", "pandas", "tokenizers", "pydantic"} <= names
+    assert not names & FORBIDDEN
+    for requirement in requirements:
+        name, version = requirement.split("==")
+        assert locked.get(name) == version, f"{requirement} is not the version in requirements.lock"
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """The bento asset run once on tiny champion models, in a temp BentoML home."""
+    from finpulse_assets.assets.bento import build_bento_assets
+
+    root = tmp_path_factory.mktemp("bento")
+    lstm_onnx, finbert_onnx = tiny_lstm_onnx(root), tiny_finbert_onnx(root)
+    (asset,) = build_bento_assets(TICKERS, str(root))
+    with bentoml_home(root / "bentoml") as home:
+        outputs = list(asset(build_asset_context(), lstm_onnx=lstm_onnx, finbert_onnx=finbert_onnx))
+        yield {"home": home, "output": outputs[0], "asset": asset, "lstm_onnx": lstm_onnx,
+               "finbert_onnx": finbert_onnx}
+
+
+def test_bento_asset_reports_tag_size_versions_and_skips_containerize_without_docker(built):
+    output = built["output"]
+    tag = output.value["bento_tag"]
+    assert tag.startswith("finpulse:") and output.metadata["bento_tag"].value == tag
+    assert 0 < output.metadata["bento_mib"].value < 50
+    assert output.metadata["model_versions"].value == {"forecaster": "lstm-test0001", "sentiment": "finbert-test0001"}
+    assert output.metadata["containerize"].value.startswith("containerize skipped: ")
+    bento_dir = Path(output.value["bento_path"])
+    requirements = (bento_dir / "env" / "python" / "requirements.txt").read_text().split()
+    assert not (bento_dir / "env" / "python" / "requirements.lock.txt").exists()
+    assert "bentoml==1.4.39" in requirements and not any(r.split("==")[0] in FORBIDDEN for r in requirements)
+    packed = {p.relative_to(bento_dir / "src").as_posix() for p in (bento_dir / "src").rglob("*.py")}
+    assert "bentos/finpulse/service.py" in packed and "finpulse_assets/serving/predictor.py" in packed
+    assert not any(p.startswith("finpulse_assets/assets/") for p in packed)
+    # BentoML 1.4 references models from the bento and resolves them in the model store (containerize copies them).
+    import yaml
+
+    manifest = yaml.safe_load((bento_dir / "bento.yaml").read_text())
+    tags = {m["tag"] for m in manifest["services"][0]["models"]}
+    assert tags == {"finpulse-forecaster:lstm-test0001", "finpulse-sentiment:finbert-test0001"}
+    assert output.value["model_tags"] == {"forecaster": "finpulse-forecaster:lstm-test0001",
+                                          "sentiment": "finpulse-sentiment:finbert-test0001"}
+    store = built["home"] / "models"
+    shipped = {p.relative_to(store).as_posix() for p in store.rglob("*") if p.is_file()}
+    assert "finpulse-forecaster/lstm-test0001/pooled/model.onnx" in shipped
+    assert "finpulse-sentiment/finbert-test0001/model.int8.onnx" in shipped
+    assert not any(p.endswith((".safetensors", ".pkl")) or p.endswith("/model.onnx") and "sentiment" in p
+                   for p in shipped)
+
+
+@pytest.mark.parametrize("which, change, words", [
+    ("lstm_onnx", {"registry": {"status": "candidate", "reason": "does not beat the random walk"}}, "not the champion"),
+    ("finbert_onnx", {"parity": {"passed": False}}, "parity check failed"),
+])
+def test_bento_asset_refuses_candidates_and_failed_parity(built, which, change, words):
+    inputs = {"lstm_onnx": built["lstm_onnx"], "finbert_onnx": built["finbert_onnx"]}
+    inputs[which] = inputs[which] | change
+    with pytest.raises(Failure, match=words):
+        list(built["asset"](build_asset_context(), **inputs))
+    with pytest.raises(ModelRefused, match=words):
+        check_servable(which, inputs[which])
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _call(port: int, path: str, body=None) -> tuple[int, object]:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method="POST" if body is not None else "GET",
+                                     data=None if body is None else json.dumps(body).encode(),
+                                     headers={"content-type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            text = response.read().decode()
+            status = response.status
+    except urllib.error.HTTPError as error:
+        text, status = error.read().decode(), error.code
+    try:
+        return status, json.loads(text)
+    except json.JSONDecodeError:
+        return status, text
+
+
+def test_built_bento_serves_from_a_fresh_virtualenv(built, tmp_path):
+    bento_dir = Path(built["output"].value["bento_path"])
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    python = venv / "bin" / "python"
+    install = subprocess.run([str(python), "-m", "pip", "install", "-q", "-r",
+                              str(bento_dir / "env" / "python" / "requirements.txt")],
+                             capture_output=True, text=True, timeout=900)
+    assert install.returncode == 0, install.stderr[-3000:]
+    installed = subprocess.run([str(python), "-m", "pip", "list", "--format=freeze"], capture_output=True,
+                               text=True, check=True).stdout.lower()
+    assert not any(f"\n{name}==" in "\n" + installed for name in FORBIDDEN)
+
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env |= {"BENTOML_HOME": str(built["home"]), "BENTOML_DO_NOT_TRACK": "True"}
+    server = subprocess.Popen([str(venv / "bin" / "bentoml"), "serve", built["output"].value["bento_tag"],
+                               "--host", "127.0.0.1", "--port", str(port)],
+                              cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              start_new_session=True)
+    try:
+        deadline = time.monotonic() + 180
+        status = None
+        while time.monotonic() < deadline and server.poll() is None:
+            try:
+                status, _ = _call(port, "/readyz")
+            except (urllib.error.URLError, ConnectionError):
+                status = None
+            if status == 200:
+                break
+            time.sleep(1)
+        assert status == 200, f"/readyz never answered 200 (last {status})"
+        days = WINDOW + 20
+        status, body = _call(port, "/predict", {"requests": [history("AAA", days, texts={days - 1: ["great"]}),
+                                                             history("BBB", days)]})
+        assert status == 200 and [row["ticker"] for row in body] == ["AAA", "BBB"], body
+        assert body[0]["sentiment"].startswith("scored 1 texts") and body[1]["sentiment"].startswith("neutral")
+        status, body = _call(port, "/sentiment", {"texts": ["strong upgrade", "awful lawsuit"]})
+        assert status == 200 and len(body) == 2 and set(body[0]["probabilities"]) == {"positive", "negative",
+                                                                                       "neutral"}
+        status, body = _call(port, "/predict", {"requests": [history("AAA", days - 1)]})
+        assert status == 400 and body["detail"][0]["loc"] == ["requests", 0, "history"], body
+        status, body = _call(port, "/sentiment", {"texts": "not a list"})
+        assert status == 400 and body["detail"][0]["loc"] == ["texts"], body
+        status, metrics = _call(port, "/metrics")
+        assert status == 200 and "bentoml_service_request_total" in metrics
+    finally:
+        os.killpg(server.pid, 15)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, 9)
+            server.wait(timeout=30)

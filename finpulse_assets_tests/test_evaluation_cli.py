@@ -1,0 +1,37 @@
+"""`make evaluate`: tickers come from the dataset, the days cover the protocol plus price history, bad folders are named."""
+
+import pytest
+
+from finpulse_assets.definitions import EVALUATION_JOB, JOB_ORDER, build_definitions
+from finpulse_assets.evaluation.cli import dataset_tickers, evaluation_settings
+from finpulse_assets.evaluation.protocol import Protocol
+
+
+def _dataset(tmp_path, tickers=("msft", "AAPL")):
+    (tmp_path / "tweets").mkdir()
+    (tmp_path / "prices").mkdir()
+    for t in tickers:
+        (tmp_path / "prices" / f"{t}.csv").write_text("Date,Open,High,Low,Close,Adj Close,Volume\n")
+    return tmp_path
+
+
+def test_tickers_are_the_price_files_and_days_start_before_the_train_split(tmp_path):
+    data = _dataset(tmp_path)
+    assert dataset_tickers(data) == ["AAPL", "MSFT"]
+    settings = evaluation_settings(data, ["AAPL"], tmp_path / "store", Protocol())
+    assert settings.start == "2013-11-17" and settings.end == "2016-01-01"
+    assert settings.tweet_source == "kaggle_csv" and settings.price_source == "yahoo_csv"
+
+
+def test_a_folder_without_the_layout_is_named(tmp_path):
+    with pytest.raises(SystemExit, match="prices"):
+        dataset_tickers(tmp_path)
+    (tmp_path / "prices").mkdir()
+    with pytest.raises(SystemExit, match="tweets"):
+        evaluation_settings(tmp_path, ["AAPL"], tmp_path / "store", Protocol())
+
+
+def test_evaluation_job_is_defined_but_not_part_of_make_demo():
+    assert EVALUATION_JOB not in JOB_ORDER
+    job = build_definitions().resolve_job_def(EVALUATION_JOB)
+    assert {k.to_user_string() for k in job.asset_layer.executable_asset_keys} == {"evaluation"}

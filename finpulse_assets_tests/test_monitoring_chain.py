@@ -1,0 +1,151 @@
+"""Monitoring end to end on the generated market with a regime shift: drift reports and prediction errors
+from `make demo`'s stages, then drifted data -> drift report -> retrain -> blocking checks -> package.
+
+One module fixture runs the demo stages (tiny models, 2 tickers x 4 months, the shift at 80 % of the
+trading days, early April) on a persistent instance; the sensors are then evaluated as the daemon evaluates them and
+the runs they request are executed with the tags the daemon adds.
+"""
+
+import os
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from dagster import AssetKey, Output, asset, build_sensor_context, instance_for_test, materialize
+from dagster._core.storage.tags import SENSOR_NAME_TAG
+
+from finpulse_assets.cli import DEMO_RECENT_DAYS
+from finpulse_assets.definitions import (
+    FORECAST_MODEL_JOB,
+    JOB_ORDER,
+    MONITORING_JOB,
+    PACKAGING_JOB,
+    SENTIMENT_MODEL_JOB,
+)
+from finpulse_assets.market_calendar import closure_reason
+from finpulse_assets.partitions import key_for
+from finpulse_assets.sensors.drift_retrain import DRIFT_RETRAIN_SENSOR
+from finpulse_assets.sensors.packaging import PACKAGING_SENSOR
+from finpulse_assets.sources.demo import DemoPriceSource, DemoTweetSource
+from finpulse_assets_tests import test_model_assets as model_chain
+
+# 10-day windows against ~30 reference rows: smaller than the demo's 20 and 60, which need a longer history.
+DRIFT_CONFIG = {"window_days": 10, "min_reference_rows": 20}
+# Thresholds for this small window (the demo's defaults are 0.5 and 0.3); set before the definitions are built.
+ENV = {"FINPULSE_DRIFT_SHARE_THRESHOLD": "0.2", "FINPULSE_SENTIMENT_DRIFT_SHARE_THRESHOLD": "0.3"}
+DEMO = dict(model_chain.DEMO, regime_shift_at=0.8)
+
+
+class MonitoredChain(model_chain.Chain):
+    def __init__(self, root, instance):
+        super().__init__(root, instance)
+        self.resources = {"tweet_source": DemoTweetSource(**DEMO), "price_source": DemoPriceSource(**DEMO)}
+        self.run_config["drift_report"] = DRIFT_CONFIG
+        self.defs = model_chain.build_definitions(self.settings, self.resources)
+
+    def run_demo(self):
+        from finpulse_assets.cli import materialize as materialize_stages
+
+        jobs = [j for j in JOB_ORDER if j != PACKAGING_JOB]  # packaging is what the sensor requests later
+        return materialize_stages(self.settings, self.instance, jobs, run_config=self.run_config,
+                                  resources=self.resources)
+
+    def tick(self, name, cursor=None):
+        repository = self.defs.get_repository_def()
+        sensor = repository.get_sensor_def(name)
+        with build_sensor_context(instance=self.instance, cursor=cursor, repository_def=repository) as context:
+            return sensor.evaluate_tick(context)
+
+    def launch(self, request, sensor_name):
+        """What the daemon does with a run request: the job with the request's tags and the sensor's."""
+        job = self.defs.resolve_job_def(request.job_name)
+        asset_names = {k.to_user_string() for k in job.asset_layer.executable_asset_keys}
+        ops = {k: {"config": v} for k, v in self.run_config.items() if k in asset_names}
+        return job.execute_in_process(instance=self.instance, run_config={"ops": ops}, raise_on_error=False,
+                                      tags={**request.tags, SENSOR_NAME_TAG: sensor_name})
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory):
+    saved = {k: os.environ.get(k) for k in ENV}
+    os.environ.update(ENV)
+    try:
+        with instance_for_test() as instance:
+            chain = MonitoredChain(tmp_path_factory.mktemp("monitoring"), instance)
+            chain.summary = chain.run_demo()
+            yield chain
+    finally:
+        for k, v in saved.items():
+            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+
+
+def drift_metadata(chain, ticker):
+    records = chain.instance.fetch_materializations(AssetKey("drift_report"), limit=1000).records
+    out = {}
+    for r in records:
+        if r.partition_key.endswith(f"|{ticker}"):
+            out.setdefault(r.partition_key, {k: getattr(v, "value", v)
+                                             for k, v in r.asset_materialization.metadata.items()})
+    return out
+
+
+def test_the_monitoring_stage_writes_drift_reports_with_html_and_numbers(chain):
+    assert chain.summary["failure"] is None and chain.summary["failed_checks"] == []
+    reports = chain.partitions("drift_report", "AAA")
+    assert len(reports) > 5
+    assert (reports["reference_end"] < reports["window_start"]).all()  # nothing after the window's start
+    assert (reports["window_rows"] == DRIFT_CONFIG["window_days"]).all()
+    train_end = pd.Timestamp(chain.stored("lstm_model")["split"]["train"]["last_day"])
+    assert (reports["date"] > train_end).all() and (reports["reference_end"] <= train_end).all()
+    meta = drift_metadata(chain, "AAA")
+    row = reports.iloc[-1]
+    entry = meta[key_for("AAA", row["date"].date())]
+    assert entry["drift_share"] == pytest.approx(row["drift_share"])
+    assert entry["report"].startswith("http://127.0.0.1:3001/drift_report/ticker=AAA/")
+    assert Path(row["report_file"]).is_file() and Path(entry["report_file"]) == Path(row["report_file"])
+    assert "drift_share" not in meta[key_for("AAA", date(2024, 4, 6))]  # a Saturday: no report
+    assert meta[key_for("AAA", date(2024, 4, 6))]["status"] == closure_reason(date(2024, 4, 6))
+
+
+def test_prediction_errors_compare_each_forecast_with_the_next_close(chain):
+    errors = chain.partitions("prediction_errors", "AAA")
+    predictions = chain.partitions("predictions", "AAA")
+    prices = chain.partitions("raw_prices", "AAA")
+    first = pd.Timestamp(model_chain.END) - pd.Timedelta(days=DEMO_RECENT_DAYS[MONITORING_JOB])
+    assert len(errors) and (errors["target_date"] >= first).all()
+    row = errors.iloc[-1]
+    forecast = predictions[predictions["target_date"] == row["target_date"]].iloc[0]
+    actual = prices[prices["date"] == row["target_date"]]["close"].iloc[0]
+    assert row["date"] == forecast["date"] and row["predicted_close"] == pytest.approx(forecast["predicted_close"])
+    assert row["abs_error"] == pytest.approx(abs(forecast["predicted_close"] - actual))
+    assert row["pct_error"] == pytest.approx(100 * (forecast["predicted_close"] - actual) / actual)
+    assert row["direction_hit"] == ((forecast["predicted_close"] > forecast["close"]) == (actual > forecast["close"]))
+    own = errors.sort_values("target_date")
+    assert own["rolling_mae"].iloc[-1] == pytest.approx(own["abs_error"].tail(20).mean()) or len(own) < 20
+    meta = chain.metadata("prediction_errors")
+    assert "errors_over_time" in meta and meta["run_direction_hit_rate"] >= 0
+
+
+def test_drift_retrains_then_the_new_champion_is_packaged(chain):
+    before = chain.tick(PACKAGING_SENSOR)  # the demo's own champions: packaging's first tick sees them
+    drift = chain.tick(DRIFT_RETRAIN_SENSOR)
+    jobs = {r.job_name: r for r in drift.run_requests}
+    assert FORECAST_MODEL_JOB in jobs, drift.skip_message
+    for job in (FORECAST_MODEL_JOB, SENTIMENT_MODEL_JOB):
+        if job in jobs:
+            assert chain.launch(jobs[job], DRIFT_RETRAIN_SENSOR).success
+    assert not chain.tick(DRIFT_RETRAIN_SENSOR, cursor=drift.cursor).run_requests  # each event once
+
+    retrained = chain.instance.get_latest_materialization_event(AssetKey("lstm_onnx"))
+    assert chain.instance.get_run_by_id(retrained.run_id).tags[SENSOR_NAME_TAG] == DRIFT_RETRAIN_SENSOR
+    package = chain.tick(PACKAGING_SENSOR, cursor=before.cursor)
+    (request,) = package.run_requests
+    assert "lstm_onnx" in request.tags["finpulse/champions"]
+
+    @asset(name="bento")  # stands in for the real bento build (BentoML), which has its own tests
+    def bento_stand_in():
+        return Output({"packaged": True})
+
+    assert materialize([bento_stand_in], instance=chain.instance, tags=request.tags).success
+    assert chain.instance.get_latest_materialization_event(AssetKey("bento")) is not None
