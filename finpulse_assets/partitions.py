@@ -21,9 +21,13 @@ import pandas as pd
 from dagster import (
     BackfillPolicy,
     DailyPartitionsDefinition,
+    DimensionPartitionMapping,
     DynamicPartitionsDefinition,
+    IdentityPartitionMapping,
     MultiPartitionKey,
+    MultiPartitionMapping,
     MultiPartitionsDefinition,
+    TimeWindowPartitionMapping,
 )
 
 from finpulse_assets.settings import Settings
@@ -34,6 +38,15 @@ DATE_DIM = "date"
 ticker_partitions = DynamicPartitionsDefinition(name="tickers")
 
 TICKER_DAY_BACKFILL_POLICY = BackfillPolicy.single_run()
+
+
+def day_window_mapping(start_offset: int, end_offset: int) -> MultiPartitionMapping:
+    """Ticker x day partition t reads the same ticker's days t + start_offset .. t + end_offset (calendar days)."""
+    return MultiPartitionMapping({
+        DATE_DIM: DimensionPartitionMapping(DATE_DIM, TimeWindowPartitionMapping(
+            start_offset=start_offset, end_offset=end_offset, allow_nonexistent_upstream_partitions=True)),
+        TICKER_DIM: DimensionPartitionMapping(TICKER_DIM, IdentityPartitionMapping()),
+    })
 
 
 def day_partitions(settings: Settings) -> DailyPartitionsDefinition:

@@ -5,11 +5,7 @@ from dagster import (
     AssetExecutionContext,
     AssetIn,
     Config,
-    DimensionPartitionMapping,
-    IdentityPartitionMapping,
     MetadataValue,
-    MultiPartitionMapping,
-    TimeWindowPartitionMapping,
     asset,
 )
 from pydantic import Field
@@ -19,18 +15,14 @@ from finpulse_assets.features.training_set import MODEL_FEATURE_COLUMNS, SENTIME
 from finpulse_assets.market_calendar import closure_reason
 from finpulse_assets.monitoring.drift import COLUMN_P_VALUE, drift_inputs, run_drift_report
 from finpulse_assets.monitoring.report_store import ReportStore
-from finpulse_assets.partitions import DATE_DIM, TICKER_DIM
+from finpulse_assets.partitions import day_window_mapping
 from finpulse_assets.schemas import DriftReport
 
 # Calendar days of features loaded up to t: room for a window of up to MAX_WINDOW_DAYS trading days.
 LOOKBACK_CALENDAR_DAYS = 45
 MAX_WINDOW_DAYS = 28
 
-WINDOW_MAPPING = MultiPartitionMapping({
-    DATE_DIM: DimensionPartitionMapping(DATE_DIM, TimeWindowPartitionMapping(
-        start_offset=-LOOKBACK_CALENDAR_DAYS, end_offset=0, allow_nonexistent_upstream_partitions=True)),
-    TICKER_DIM: DimensionPartitionMapping(TICKER_DIM, IdentityPartitionMapping()),
-})
+WINDOW_MAPPING = day_window_mapping(-LOOKBACK_CALENDAR_DAYS, 0)
 
 
 ROW_DTYPES = {"ticker": str, "date": "datetime64[ns]", "window_start": "datetime64[ns]", "window_rows": "int64",

@@ -4,11 +4,7 @@ import pandas as pd
 from dagster import (
     AssetExecutionContext,
     AssetIn,
-    DimensionPartitionMapping,
-    IdentityPartitionMapping,
     MetadataValue,
-    MultiPartitionMapping,
-    TimeWindowPartitionMapping,
     asset,
 )
 
@@ -16,24 +12,17 @@ from finpulse_assets.assets.partitioned import emit, run_partitions, schema_chec
 from finpulse_assets.assets.reporting import png_markdown
 from finpulse_assets.monitoring.plots import errors_over_time_png
 from finpulse_assets.monitoring.prediction_errors import ROLLING_WINDOW, prediction_errors, summary_numbers
-from finpulse_assets.partitions import DATE_DIM, TICKER_DIM
+from finpulse_assets.partitions import day_window_mapping
 from finpulse_assets.schemas import PredictionErrors
 
 # Calendar days back that hold the ROLLING_WINDOW previous forecasts (20 trading days fit in 45).
 LOOKBACK_CALENDAR_DAYS = 45
 
 
-def _window(end_offset: int) -> MultiPartitionMapping:
-    return MultiPartitionMapping({
-        DATE_DIM: DimensionPartitionMapping(DATE_DIM, TimeWindowPartitionMapping(
-            start_offset=-LOOKBACK_CALENDAR_DAYS, end_offset=end_offset, allow_nonexistent_upstream_partitions=True)),
-        TICKER_DIM: DimensionPartitionMapping(TICKER_DIM, IdentityPartitionMapping()),
-    })
-
 
 # Partition d reads the forecasts made before d (up to d - 1) and the closes up to d: nothing after d.
-PREDICTIONS_MAPPING = _window(-1)
-PRICES_MAPPING = _window(0)
+PREDICTIONS_MAPPING = day_window_mapping(-LOOKBACK_CALENDAR_DAYS, -1)
+PRICES_MAPPING = day_window_mapping(-LOOKBACK_CALENDAR_DAYS, 0)
 
 
 def build_prediction_error_assets(partitions_def):

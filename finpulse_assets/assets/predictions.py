@@ -5,11 +5,7 @@ import pandas as pd
 from dagster import (
     AssetExecutionContext,
     AssetIn,
-    DimensionPartitionMapping,
     Failure,
-    IdentityPartitionMapping,
-    MultiPartitionMapping,
-    TimeWindowPartitionMapping,
     asset,
 )
 
@@ -17,7 +13,7 @@ from finpulse_assets.assets.partitioned import emit, run_partitions, schema_chec
 from finpulse_assets.features.training_set import join_features
 # forecast_frame lives in a dagster-free module: the BentoML service serves with the same code.
 from finpulse_assets.models.lstm.forecast import forecast_frame
-from finpulse_assets.partitions import DATE_DIM, TICKER_DAY_BACKFILL_POLICY, TICKER_DIM
+from finpulse_assets.partitions import TICKER_DAY_BACKFILL_POLICY, day_window_mapping
 from finpulse_assets.schemas import Predictions
 
 # Calendar days of features loaded before t: a window of up to MAX_WINDOW trading days fits in them.
@@ -25,11 +21,7 @@ LOOKBACK_CALENDAR_DAYS = 60
 MAX_WINDOW = 35
 
 # predictions of day t read price_features and sentiment_features of t - LOOKBACK .. t: nothing after t.
-FEATURE_WINDOW_MAPPING = MultiPartitionMapping({
-    DATE_DIM: DimensionPartitionMapping(DATE_DIM, TimeWindowPartitionMapping(
-        start_offset=-LOOKBACK_CALENDAR_DAYS, end_offset=0, allow_nonexistent_upstream_partitions=True)),
-    TICKER_DIM: DimensionPartitionMapping(TICKER_DIM, IdentityPartitionMapping()),
-})
+FEATURE_WINDOW_MAPPING = day_window_mapping(-LOOKBACK_CALENDAR_DAYS, 0)
 
 
 def build_prediction_assets(partitions_def):

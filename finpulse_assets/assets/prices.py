@@ -2,31 +2,18 @@
 
 
 import pandas as pd
-from dagster import (
-    AssetExecutionContext,
-    AssetIn,
-    DimensionPartitionMapping,
-    IdentityPartitionMapping,
-    MultiPartitionMapping,
-    TimeWindowPartitionMapping,
-    asset,
-)
+from dagster import AssetExecutionContext, AssetIn, asset
 
 from finpulse_assets.assets.partitioned import emit, run_partitions, schema_check_spec, split_by_partition
 from finpulse_assets.cleaning import clean_prices
 from finpulse_assets.features.price import LOOKAHEAD_CALENDAR_DAYS, LOOKBACK_CALENDAR_DAYS, features_by_ticker
-from finpulse_assets.partitions import DATE_DIM, TICKER_DAY_BACKFILL_POLICY, TICKER_DIM
+from finpulse_assets.partitions import TICKER_DAY_BACKFILL_POLICY, day_window_mapping
 from finpulse_assets.schemas import PriceFeatures, RawPrices
 from finpulse_assets.sources.base import PriceSource
 
 # price_features of day t reads raw_prices from t - LOOKBACK to t + LOOKAHEAD
 # (the later days feed the target columns only).
-PRICE_WINDOW_MAPPING = MultiPartitionMapping({
-    DATE_DIM: DimensionPartitionMapping(DATE_DIM, TimeWindowPartitionMapping(
-        start_offset=-LOOKBACK_CALENDAR_DAYS, end_offset=LOOKAHEAD_CALENDAR_DAYS,
-        allow_nonexistent_upstream_partitions=True)),
-    TICKER_DIM: DimensionPartitionMapping(TICKER_DIM, IdentityPartitionMapping()),
-})
+PRICE_WINDOW_MAPPING = day_window_mapping(-LOOKBACK_CALENDAR_DAYS, LOOKAHEAD_CALENDAR_DAYS)
 
 
 def _missing_bar(part) -> str:
