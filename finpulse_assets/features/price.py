@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from finpulse_assets.features import grouped
+from finpulse_assets.features.keys import as_datetime, is_key_sorted
 
 # Longest trailing window below, plus one bar for the first return.
 MIN_HISTORY_BARS = 21
@@ -67,7 +68,7 @@ def _features(b: pd.DataFrame, key: pd.Series) -> pd.DataFrame:
     with np.errstate(divide="ignore", invalid="ignore"):
         log_ret = grouped.diff(np.log(adj), pos)
         next_adj = grouped.shift(adj, pos, -1)
-        date = pd.to_datetime(b["date"])
+        date = as_datetime(b["date"])
         cols = {
             "date": date.to_numpy(),
             "close": close,
@@ -111,5 +112,7 @@ def features_by_ticker(bars: pd.DataFrame) -> pd.DataFrame:
     """price_features for a frame holding several tickers: one grouped pass, rows sorted by (ticker, date)."""
     if bars.empty:
         return price_features(bars.assign(date=pd.Series(dtype="datetime64[ns]")))
-    b = bars.sort_values(["ticker", "date"], kind="stable").reset_index(drop=True)
+    if not is_key_sorted(bars["ticker"], bars["date"], strict=False):
+        bars = bars.sort_values(["ticker", "date"], kind="stable")
+    b = bars.reset_index(drop=True)
     return _features(b, b["ticker"])

@@ -21,6 +21,8 @@ from typing import NamedTuple, Sequence
 import numpy as np
 import pandas as pd
 
+from finpulse_assets.features.keys import is_key_sorted
+
 
 @dataclass(frozen=True, eq=False)
 class Windows:
@@ -120,10 +122,12 @@ def build_windows(frame: pd.DataFrame, feature_columns: Sequence[str], window: i
     feature_columns = list(feature_columns)
     if window < 1:
         raise ValueError("window must be >= 1")
-    if frame.duplicated(["ticker", "date"]).any():
-        raise ValueError("frame has duplicate (ticker, date) rows")
-    frame = frame.assign(date=pd.to_datetime(frame["date"])).sort_values(["ticker", "date"], kind="stable")
-    if target is not None:
+    # join_features already returns rows in strict (ticker, date) order: then there is nothing to check or sort.
+    if not is_key_sorted(frame["ticker"], frame["date"], strict=True):
+        if frame.duplicated(["ticker", "date"]).any():
+            raise ValueError("frame has duplicate (ticker, date) rows")
+        frame = frame.assign(date=pd.to_datetime(frame["date"])).sort_values(["ticker", "date"], kind="stable")
+    if target is not None and not pd.api.types.is_datetime64_dtype(frame["target_date"]):
         frame = frame.assign(target_date=pd.to_datetime(frame["target_date"]))
 
     feats = frame[feature_columns].to_numpy(dtype=np.float64)
