@@ -41,11 +41,10 @@ def join_features(price_features: pd.DataFrame, sentiment_features: pd.DataFrame
     if (same_keys(price_features["ticker"], price_dates, sentiment_features["ticker"], sentiment_dates)
             and is_key_sorted(price_features["ticker"], price_dates, strict=True)):
         # Both sides hold the same unique keys in join order (the service's batches): the join is a column concat.
-        joined = pd.DataFrame({"ticker": price_features["ticker"].to_numpy(), "date": price_dates.to_numpy(),
-                               **{c: price_features[c].to_numpy() for c in PRICE_COLUMNS + FEATURE_COLUMNS
-                                  + TARGET_COLUMNS},
-                               **{c: sentiment_features[c].to_numpy() for c in SENTIMENT_FEATURE_COLUMNS}})
-        joined = joined[training_columns()]
+        columns = {"ticker": price_features["ticker"].to_numpy(), "date": price_dates.to_numpy()}
+        joined = pd.DataFrame({c: columns[c] if c in columns else
+                               (sentiment_features if c in SENTIMENT_FEATURE_COLUMNS else price_features)[c].to_numpy()
+                               for c in training_columns()})
         n = len(joined)
         return joined, {"price_rows": n, "sentiment_rows": n, "joined_rows": n,
                         "price_rows_without_sentiment": 0, "sentiment_rows_without_price": 0}
