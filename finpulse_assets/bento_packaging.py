@@ -36,6 +36,8 @@ SERVING_SOURCES = [
     "finpulse_assets/__init__.py",
     "finpulse_assets/market_calendar.py",
     "finpulse_assets/features/__init__.py",
+    "finpulse_assets/features/grouped.py",
+    "finpulse_assets/features/keys.py",
     "finpulse_assets/features/price.py",
     "finpulse_assets/features/training_set.py",
     "finpulse_assets/sentiment/__init__.py",

@@ -1,6 +1,6 @@
 """Price features for trading day t, from bars up to and including t.
 
-Pure pandas/numpy so the serving image computes exactly what the assets
+Pure numpy/pandas so the serving image computes exactly what the assets
 compute. Every feature uses a fixed trailing window of trading days (no
 expanding or exponential statistics), so a feature of t does not depend on
 how much earlier history happened to be loaded, and never on anything after t.
@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
+from finpulse_assets.features import grouped
+from finpulse_assets.features.keys import as_datetime, is_key_sorted
 
 # Longest trailing window below, plus one bar for the first return.
 MIN_HISTORY_BARS = 21
@@ -30,65 +33,68 @@ FEATURE_COLUMNS = [
 TARGET_COLUMNS = ["target_date", "target_close", "target_adj_close", "target_return", "target_log_return"]
 
 
-def _rsi(close: pd.Series, key: pd.Series, window: int) -> pd.Series:
+def _rsi(adj: np.ndarray, pos: np.ndarray, window: int) -> np.ndarray:
     # Simple-average RSI: a fixed window, unlike Wilder's smoothing, which
     # would depend on the whole loaded history.
-    delta = close.groupby(key, sort=False).diff()
-    gain = _rolling(delta.clip(lower=0), key, window).mean()
-    loss = _rolling(-delta.clip(upper=0), key, window).mean()
-    rs = gain / loss
-    rsi = 100 - 100 / (1 + rs)
-    return rsi.where(loss > 0, 100.0).where(gain.notna())
+    delta = grouped.diff(adj, pos)
+    gain = grouped.Trailing(np.maximum(delta, 0.0), pos, window).mean()
+    loss = grouped.Trailing(-np.minimum(delta, 0.0), pos, window).mean()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rsi = 100 - 100 / (1 + gain / loss)
+    # No loss in the window: RSI is 100 (also when there was no gain either).
+    return np.where(np.isnan(gain), np.nan, np.where(loss > 0, rsi, 100.0))
 
 
-def _rolling(values: pd.Series, key: pd.Series, window: int):
-    return values.groupby(key, sort=False).rolling(window, min_periods=window)
-
-
-def _ungrouped(result: pd.Series) -> pd.Series:
-    """A groupby-rolling result back on the frame's own index."""
-    return result.droplevel(0).sort_index()
+def _volume_z(volume: np.ndarray, pos: np.ndarray, window: int) -> np.ndarray:
+    log_vol = np.log1p(volume)
+    trailing = grouped.Trailing(log_vol, pos, window)
+    mean, std = trailing.mean(), trailing.std()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = (log_vol - mean) / np.where(std > 0, std, np.nan)
+    # A window of equal volumes has no spread: z is 0 there; NaN only without a full window.
+    return np.where(np.isnan(mean), np.nan, np.nan_to_num(z, nan=0.0, posinf=np.inf, neginf=-np.inf))
 
 
 def _features(b: pd.DataFrame, key: pd.Series) -> pd.DataFrame:
     """Features and targets of bars `b` sorted by (key, date) on a RangeIndex; every window stays within its key.
 
-    Grouped rolling restarts its sums at each key, so a key's values are exactly
-    those of computing it alone: one pass serves a whole backfill or a batch of requests.
+    `features.grouped` restarts every window, shift and difference at each key,
+    so a key's values are exactly those of computing it alone: one pass serves a
+    whole backfill or a batch of requests.
     """
-    grouped = lambda series: series.groupby(key, sort=False)  # noqa: E731
-    adj = b["adj_close"].astype(float)
-    log_ret = grouped(np.log(adj)).diff()
-    out = pd.DataFrame({"date": pd.to_datetime(b["date"])})
+    pos = grouped.positions(key.to_numpy())
+    column = lambda name: b[name].astype(float).to_numpy()  # noqa: E731
+    open_, high, low, close, adj = (column(c) for c in ("open", "high", "low", "close", "adj_close"))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_ret = grouped.diff(np.log(adj), pos)
+        next_adj = grouped.shift(adj, pos, -1)
+        date = as_datetime(b["date"])
+        cols = {
+            "date": date.to_numpy(),
+            "close": close,
+            "adj_close": adj,
+            "ret_1d": grouped.pct_change(adj, pos),
+            "log_ret_1d": log_ret,
+            "ret_5d": grouped.pct_change(adj, pos, 5),
+            "ret_10d": grouped.pct_change(adj, pos, 10),
+            **{f"ma_ratio_{w}": adj / grouped.Trailing(adj, pos, w).mean() - 1 for w in (5, 10, 20)},
+            **{f"vol_{w}": grouped.Trailing(log_ret, pos, w).std() * np.sqrt(252) for w in (10, 20)},
+            "rsi_14": _rsi(adj, pos, 14),
+            "volume_z_20": _volume_z(column("volume"), pos, 20),
+            "hl_range": (high - low) / close,
+            "oc_return": close / open_ - 1,
+            "gap": open_ / grouped.shift(close, pos, 1) - 1,
+            "history_complete": pos >= MIN_HISTORY_BARS - 1,
+            # Targets: the next bar. The only place that reads t+1.
+            "target_date": date.array.take(grouped.source_rows(pos, -1), allow_fill=True),
+            "target_close": grouped.shift(close, pos, -1),
+            "target_adj_close": next_adj,
+            "target_return": next_adj / adj - 1,
+            "target_log_return": np.log(next_adj) - np.log(adj),
+        }
+    out = pd.DataFrame(cols, index=b.index)
     if "ticker" in b:
         out.insert(0, "ticker", b["ticker"].to_numpy())
-    out["close"] = b["close"].astype(float)
-    out["adj_close"] = adj
-    out["ret_1d"] = grouped(adj).pct_change()
-    out["log_ret_1d"] = log_ret
-    out["ret_5d"] = grouped(adj).pct_change(5)
-    out["ret_10d"] = grouped(adj).pct_change(10)
-    for w in (5, 10, 20):
-        out[f"ma_ratio_{w}"] = adj / _ungrouped(_rolling(adj, key, w).mean()) - 1
-    for w in (10, 20):
-        out[f"vol_{w}"] = _ungrouped(_rolling(log_ret, key, w).std()) * np.sqrt(252)
-    out["rsi_14"] = _ungrouped(_rsi(adj, key, 14))
-    log_vol = np.log1p(b["volume"].astype(float))
-    mean = _ungrouped(_rolling(log_vol, key, 20).mean())
-    std = _ungrouped(_rolling(log_vol, key, 20).std())
-    out["volume_z_20"] = ((log_vol - mean) / std.where(std > 0)).fillna(0.0).where(mean.notna())
-    out["hl_range"] = (b["high"] - b["low"]) / b["close"]
-    out["oc_return"] = b["close"] / b["open"] - 1
-    out["gap"] = b["open"] / grouped(b["close"]).shift(1) - 1
-    out["history_complete"] = grouped(b["date"]).cumcount().to_numpy() >= MIN_HISTORY_BARS - 1
-
-    # Targets: the next bar. The only place that reads t+1.
-    out["target_date"] = grouped(out["date"]).shift(-1)
-    out["target_close"] = grouped(out["close"]).shift(-1)
-    out["target_adj_close"] = grouped(adj).shift(-1)
-    next_adj = grouped(adj).shift(-1)
-    out["target_return"] = next_adj / adj - 1
-    out["target_log_return"] = np.log(next_adj) - np.log(adj)
     return out
 
 
@@ -106,5 +112,7 @@ def features_by_ticker(bars: pd.DataFrame) -> pd.DataFrame:
     """price_features for a frame holding several tickers: one grouped pass, rows sorted by (ticker, date)."""
     if bars.empty:
         return price_features(bars.assign(date=pd.Series(dtype="datetime64[ns]")))
-    b = bars.sort_values(["ticker", "date"], kind="stable").reset_index(drop=True)
+    if not is_key_sorted(bars["ticker"], bars["date"], strict=False):
+        bars = bars.sort_values(["ticker", "date"], kind="stable")
+    b = bars.reset_index(drop=True)
     return _features(b, b["ticker"])

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from finpulse_assets.features.keys import as_datetime, is_key_sorted, same_keys
 from finpulse_assets.features.price import FEATURE_COLUMNS, TARGET_COLUMNS
 from finpulse_assets.sentiment.daily import SENTIMENT_FEATURE_COLUMNS
 
@@ -34,9 +35,21 @@ def join_features(price_features: pd.DataFrame, sentiment_features: pd.DataFrame
     a day missing from either side is dropped and counted, and the gap breaks
     the chain of consecutive days, so no LSTM window spans it.
     """
-    price = price_features.assign(date=pd.to_datetime(price_features["date"]))
+    price_dates = as_datetime(price_features["date"])
     # sentiment_features keys its rows by trading_day (sentiment.daily); it is the same calendar date.
-    sentiment = sentiment_features.assign(date=pd.to_datetime(sentiment_features["trading_day"]))
+    sentiment_dates = as_datetime(sentiment_features["trading_day"])
+    if (same_keys(price_features["ticker"], price_dates, sentiment_features["ticker"], sentiment_dates)
+            and is_key_sorted(price_features["ticker"], price_dates, strict=True)):
+        # Both sides hold the same unique keys in join order (the service's batches): the join is a column concat.
+        columns = {"ticker": price_features["ticker"].to_numpy(), "date": price_dates.to_numpy()}
+        joined = pd.DataFrame({c: columns[c] if c in columns else
+                               (sentiment_features if c in SENTIMENT_FEATURE_COLUMNS else price_features)[c].to_numpy()
+                               for c in training_columns()})
+        n = len(joined)
+        return joined, {"price_rows": n, "sentiment_rows": n, "joined_rows": n,
+                        "price_rows_without_sentiment": 0, "sentiment_rows_without_price": 0}
+    price = price_features.assign(date=price_dates)
+    sentiment = sentiment_features.assign(date=sentiment_dates)
     price = price[KEY_COLUMNS + PRICE_COLUMNS + FEATURE_COLUMNS + TARGET_COLUMNS]
     sentiment = sentiment[KEY_COLUMNS + SENTIMENT_FEATURE_COLUMNS]
     for name, frame in (("price_features", price), ("sentiment_features", sentiment)):

@@ -1,6 +1,6 @@
 """Daily sentiment features per (ticker, trading_day) from per-tweet probabilities.
 
-Pure pandas/numpy, shared by the assets and the serving image. Input columns:
+Pure numpy/pandas, shared by the assets and the serving image. Input columns:
 ticker, trading_day, p_positive, p_negative, p_neutral, like_num, retweet_num.
 A tweet's label is the argmax of its three probabilities. Days without tweets
 get defined neutral values (no sentiment, no tweets, no dispersion), never NaN,
@@ -13,6 +13,8 @@ from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
+
+from finpulse_assets.features.keys import as_datetime, key_codes, lookup
 
 PROBABILITY_COLUMNS = ["p_positive", "p_negative", "p_neutral"]
 KEY_COLUMNS = ["ticker", "trading_day"]
@@ -42,20 +44,27 @@ def daily_sentiment(scored: pd.DataFrame) -> pd.DataFrame:
     engagement = (pd.to_numeric(scored["like_num"], errors="coerce").fillna(0).clip(lower=0)
                   + pd.to_numeric(scored["retweet_num"], errors="coerce").fillna(0).clip(lower=0)).to_numpy()
     weight = np.log1p(engagement) + 1.0
-    work = pd.DataFrame({
-        "ticker": scored["ticker"].to_numpy(), "trading_day": scored["trading_day"].to_numpy(),
-        "polarity": polarity, "is_positive": (label == 0).astype(float), "is_negative": (label == 1).astype(float),
-        "weight": weight, "weighted_polarity": weight * polarity,
-    })
-    grouped = work.groupby(KEY_COLUMNS, sort=True)
-    daily = grouped.agg(sentiment_mean=("polarity", "mean"), share_positive=("is_positive", "mean"),
-                        share_negative=("is_negative", "mean"), tweet_count=("polarity", "size"),
-                        weight_sum=("weight", "sum"), weighted_sum=("weighted_polarity", "sum"))
+    # Groups in (ticker, trading_day) order, like groupby(sort=True); rows with a missing key are
+    # dropped, like groupby's dropna.
+    keep = scored["ticker"].notna().to_numpy() & scored["trading_day"].notna().to_numpy()
+    codes, tickers, days = key_codes(scored["ticker"].to_numpy()[keep], scored["trading_day"].to_numpy()[keep])
+    groups, group = np.unique(codes, return_inverse=True)
+    sums = lambda values: np.bincount(group, weights=values[keep], minlength=len(groups))  # noqa: E731
+    count = np.bincount(group, minlength=len(groups))
+    mean = sums(polarity) / count
     # Population std (ddof=0): a single tweet has no dispersion rather than an undefined one.
-    daily["sentiment_std"] = grouped["polarity"].std(ddof=0).fillna(0.0)
-    daily["engagement_weighted"] = daily["weighted_sum"] / daily["weight_sum"]
-    daily["tweet_count"] = daily["tweet_count"].astype("int64")
-    return daily.reset_index()[KEY_COLUMNS + SENTIMENT_FEATURE_COLUMNS]
+    spread = polarity[keep] - mean[group]
+    std = np.sqrt(np.bincount(group, weights=spread * spread, minlength=len(groups)) / count)
+    n_days = max(len(days), 1)
+    return pd.DataFrame({
+        "ticker": tickers[groups // n_days], "trading_day": days[groups % n_days],
+        "sentiment_mean": mean,
+        "share_positive": sums((label == 0).astype(float)) / count,
+        "share_negative": sums((label == 1).astype(float)) / count,
+        "tweet_count": count.astype("int64"),
+        "engagement_weighted": sums(weight * polarity) / sums(weight),
+        "sentiment_std": std,
+    })
 
 
 def neutral_day(ticker: str, day) -> dict:
@@ -65,8 +74,10 @@ def neutral_day(ticker: str, day) -> dict:
 
 def fill_missing_days(daily: pd.DataFrame, tickers: Iterable[str], days: Iterable) -> pd.DataFrame:
     """`daily` reindexed to every (ticker, day) pair; pairs without tweets get NEUTRAL_VALUES."""
-    index = pd.MultiIndex.from_product([list(tickers), pd.DatetimeIndex(list(days))], names=KEY_COLUMNS)
-    return _reindexed(daily, index)
+    tickers, days = list(tickers), pd.DatetimeIndex(list(days))
+    # Every day of the first ticker, then of the next: MultiIndex.from_product's order.
+    return _reindexed(daily, np.repeat(np.asarray(tickers, dtype=object), len(days)),
+                      np.tile(days.to_numpy(), len(tickers)))
 
 
 def fill_missing_pairs(daily: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
@@ -74,21 +85,25 @@ def fill_missing_pairs(daily: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame
 
     For keys whose days differ (the service's request items), where the product of fill_missing_days would not fit.
     """
-    keys = pd.DataFrame({"ticker": pairs["ticker"].to_numpy(),
-                         "trading_day": pd.to_datetime(pairs["trading_day"]).to_numpy()})
-    return _reindexed(daily, pd.MultiIndex.from_frame(keys))
+    return _reindexed(daily, pairs["ticker"].to_numpy(), as_datetime(pairs["trading_day"]).to_numpy())
 
 
-def _reindexed(daily: pd.DataFrame, index: pd.MultiIndex) -> pd.DataFrame:
-    keyed = daily.assign(trading_day=pd.to_datetime(daily["trading_day"])).set_index(KEY_COLUMNS)
-    full = keyed.reindex(index)[SENTIMENT_FEATURE_COLUMNS].fillna(NEUTRAL_VALUES)
-    full["tweet_count"] = full["tweet_count"].astype("int64")
-    return full.reset_index()
+def _reindexed(daily: pd.DataFrame, tickers: np.ndarray, days: np.ndarray) -> pd.DataFrame:
+    """One row per (tickers[i], days[i]): that key's `daily` row, NEUTRAL_VALUES where there is none.
+
+    A NaN in a matched row is also replaced by the neutral value.
+    """
+    source = (lookup(daily["ticker"].to_numpy(), as_datetime(daily["trading_day"]).to_numpy(), tickers, days)
+              if len(daily) else np.full(len(tickers), -1))
+    out = {"ticker": tickers, "trading_day": days}
+    for column in SENTIMENT_FEATURE_COLUMNS:
+        values = daily[column].to_numpy(dtype=np.float64)[source] if len(daily) else np.full(len(tickers), np.nan)
+        values = np.where((source < 0) | np.isnan(values), float(NEUTRAL_VALUES[column]), values)
+        out[column] = values.astype("int64") if column == "tweet_count" else values
+    return pd.DataFrame(out)
 
 
 def _empty() -> pd.DataFrame:
-    frame = pd.DataFrame({c: pd.Series(dtype="float64") for c in SENTIMENT_FEATURE_COLUMNS})
-    frame["tweet_count"] = frame["tweet_count"].astype("int64")
-    frame.insert(0, "trading_day", pd.Series(dtype="datetime64[ns]"))
-    frame.insert(0, "ticker", pd.Series(dtype="object"))
-    return frame
+    return pd.DataFrame({"ticker": np.empty(0, dtype=object), "trading_day": np.empty(0, dtype="datetime64[ns]"),
+                         **{c: np.empty(0, dtype="int64" if c == "tweet_count" else "float64")
+                            for c in SENTIMENT_FEATURE_COLUMNS}})

@@ -32,13 +32,21 @@ def item_key(position: int) -> str:
 
 
 def bars_frame(items: Sequence[PredictItem]) -> pd.DataFrame:
-    """One row per (item, day) in the raw_prices layout; adj_close defaults to close."""
-    rows = [(item_key(i), bar.date, bar.open, bar.high, bar.low, bar.close,
-             bar.close if bar.adj_close is None else bar.adj_close, bar.volume)
-            for i, item in enumerate(items) for bar in item.history]
-    frame = pd.DataFrame(rows, columns=BAR_COLUMNS)
-    frame["date"] = pd.to_datetime(frame["date"])
-    return frame
+    """One row per (item, day) in the raw_prices layout; adj_close defaults to close.
+
+    Rows come out in (item key, date) order: item keys sort like item positions and
+    validation makes each history's dates strictly increasing.
+    """
+    bars = [bar for item in items for bar in item.history]
+    values = np.array([(bar.open, bar.high, bar.low, bar.close,
+                        bar.close if bar.adj_close is None else bar.adj_close, bar.volume) for bar in bars],
+                      dtype=np.float64).reshape(len(bars), 6)
+    keys = np.array([item_key(i) for i in range(len(items))], dtype=object)
+    return pd.DataFrame({
+        "ticker": np.repeat(keys, [len(item.history) for item in items]),
+        "date": np.array([bar.date for bar in bars], dtype="datetime64[D]").astype("datetime64[ns]"),
+        **{c: values[:, k] for k, c in enumerate(BAR_COLUMNS[2:])},
+    })
 
 
 def scored_texts(items: Sequence[PredictItem], scorer: OnnxSentimentScorer | None) -> pd.DataFrame:
@@ -48,29 +56,32 @@ def scored_texts(items: Sequence[PredictItem], scorer: OnnxSentimentScorer | Non
     ticker-day at a time; scoring a request's days separately gives the same numbers.
     Requests carry no engagement counts: likes and retweets count as 0.
     """
-    parts = []
+    keys, days, probs = [], [], []
     for i, item in enumerate(items):
         for bar in item.history:
             if bar.texts and scorer is None:
                 raise ValueError("texts were given but no sentiment model is loaded")
             if bar.texts:
-                probs = scorer.score(bar.texts)
-                parts.append(pd.DataFrame({
-                    "ticker": item_key(i), "trading_day": pd.Timestamp(bar.date),
-                    **{c: probs[:, k].astype(np.float64) for k, c in enumerate(PROBABILITY_COLUMNS)},
-                    "like_num": 0, "retweet_num": 0}))
-    if not parts:
+                probs.append(scorer.score(bar.texts).astype(np.float64))
+                keys += [item_key(i)] * len(bar.texts)
+                days += [bar.date] * len(bar.texts)
+    if not probs:
         return pd.DataFrame(columns=["ticker", "trading_day", *PROBABILITY_COLUMNS, "like_num", "retweet_num"])
-    return pd.concat(parts, ignore_index=True)
+    p = np.concatenate(probs)
+    return pd.DataFrame({
+        "ticker": np.array(keys, dtype=object),
+        "trading_day": np.array(days, dtype="datetime64[D]").astype("datetime64[ns]"),
+        **{c: p[:, k] for k, c in enumerate(PROBABILITY_COLUMNS)},
+        "like_num": np.zeros(len(p), dtype=np.int64), "retweet_num": np.zeros(len(p), dtype=np.int64)})
 
 
 def feature_rows(items: Sequence[PredictItem], scorer: OnnxSentimentScorer | None) -> pd.DataFrame:
     """join_features(price_features, sentiment_features) over every day of every item."""
-    bars = bars_frame(items)
-    price = features_by_ticker(bars)
+    price = features_by_ticker(bars_frame(items))
     # Every day of a history is a trading day (validated), so each gets a sentiment row, neutral without texts.
+    # Asked for in the price rows' own order, the sentiment rows line up with them and the join is cheap.
     sentiment = fill_missing_pairs(daily_sentiment(scored_texts(items, scorer)),
-                                   bars.rename(columns={"date": "trading_day"}))
+                                   price[["ticker", "date"]].rename(columns={"date": "trading_day"}))
     joined, _ = join_features(price, sentiment)
     return joined
 

@@ -21,6 +21,8 @@ from typing import NamedTuple, Sequence
 import numpy as np
 import pandas as pd
 
+from finpulse_assets.features.keys import is_key_sorted
+
 
 @dataclass(frozen=True, eq=False)
 class Windows:
@@ -68,55 +70,39 @@ class Split(NamedTuple):
     test: Windows
 
 
-def _ticker_windows(g: pd.DataFrame, feature_columns: list[str], window: int,
-                    target: str | None, price_column: str) -> dict[str, np.ndarray] | None:
-    feats = g[feature_columns].to_numpy(dtype=np.float64)
-    price = g[price_column].to_numpy(dtype=np.float64)
-    dates = g["date"].to_numpy(dtype="datetime64[ns]")
+def _run_lengths(valid: np.ndarray, linked: np.ndarray) -> np.ndarray:
+    """Number of valid rows ending at each row whose consecutive pairs are all linked; 0 where invalid.
+
+    linked[i]: row i+1 continues row i (same ticker, next trading day).
+    """
+    n = len(valid)
+    starts = np.ones(n, dtype=bool)  # a run can only begin at a row not continuing a valid row
+    starts[1:] = ~(linked[:-1] & valid[:-1])
+    run_start = np.maximum.accumulate(np.where(starts, np.arange(n), 0)) if n else np.zeros(0, np.int64)
+    return np.where(valid, np.arange(n) - run_start + 1, 0)
+
+
+def _window_ends(frame: pd.DataFrame, feats: np.ndarray, price: np.ndarray, dates: np.ndarray,
+                 tickers: np.ndarray, window: int, target: str | None, price_column: str) -> np.ndarray:
+    """Rows (of `frame`, sorted by ticker, date) that end a usable window."""
     valid = np.isfinite(feats).all(axis=1) & np.isfinite(price)
-    if "history_complete" in g:
-        valid &= g["history_complete"].to_numpy(dtype=bool)
+    if "history_complete" in frame:
+        valid &= frame["history_complete"].to_numpy(dtype=bool)
 
     # Rows are consecutive trading days only if each row's target_date is the next
     # row's date; a missing day (a gap in the bars, or a join that dropped a row)
-    # breaks the chain, so no window silently spans it.
-    if "target_date" in g:
-        next_date = g["target_date"].to_numpy(dtype="datetime64[ns]")
-        linked = np.zeros(len(g), dtype=bool)
-        linked[:-1] = next_date[:-1] == dates[1:]
-    else:
-        linked = np.ones(len(g), dtype=bool)
-
-    run = np.zeros(len(g), dtype=np.int64)  # valid linked rows ending at i
-    for i in range(len(g)):
-        if valid[i]:
-            run[i] = run[i - 1] + 1 if i > 0 and linked[i - 1] and run[i - 1] > 0 else 1
-    ok = run >= window
+    # breaks the chain, so no window silently spans it. Nor does one span tickers.
+    linked = np.zeros(len(frame), dtype=bool)
+    linked[:-1] = tickers[:-1] == tickers[1:]
+    if "target_date" in frame:
+        linked[:-1] &= frame["target_date"].to_numpy(dtype="datetime64[ns]")[:-1] == dates[1:]
+    ok = _run_lengths(valid, linked) >= window
 
     if target is not None:
-        y_all = g[target].to_numpy(dtype=np.float64)
-        target_price = g[f"target_{price_column}"].to_numpy(dtype=np.float64)
-        target_dates = g["target_date"].to_numpy(dtype="datetime64[ns]")
-        ok &= np.isfinite(y_all) & np.isfinite(target_price) & ~np.isnat(target_dates)
-    ends = np.flatnonzero(ok)
-    if len(ends) == 0:
-        return None
-
-    rows = ends[:, None] + np.arange(-window + 1, 1)  # [m, window]: t-N+1..t
-    out = {
-        "X": feats[rows].astype(np.float32),
-        "dates": dates[ends],
-        "tickers": g["ticker"].to_numpy(dtype=object)[ends].astype(str),
-        "close_t": price[ends],
-        "close_history": price[rows],
-    }
-    if target is not None:
-        out.update(y=y_all[ends].astype(np.float32), target_dates=target_dates[ends], target_close=target_price[ends])
-    else:
-        out.update(y=np.full(len(ends), np.nan, np.float32),
-                   target_dates=np.full(len(ends), np.datetime64("NaT"), dtype="datetime64[ns]"),
-                   target_close=np.full(len(ends), np.nan))
-    return out
+        ok &= (np.isfinite(frame[target].to_numpy(dtype=np.float64))
+               & np.isfinite(frame[f"target_{price_column}"].to_numpy(dtype=np.float64))
+               & ~np.isnat(frame["target_date"].to_numpy(dtype="datetime64[ns]")))
+    return np.flatnonzero(ok)
 
 
 def build_windows(frame: pd.DataFrame, feature_columns: Sequence[str], window: int,
@@ -136,23 +122,39 @@ def build_windows(frame: pd.DataFrame, feature_columns: Sequence[str], window: i
     feature_columns = list(feature_columns)
     if window < 1:
         raise ValueError("window must be >= 1")
-    if frame.duplicated(["ticker", "date"]).any():
-        raise ValueError("frame has duplicate (ticker, date) rows")
-    frame = frame.assign(date=pd.to_datetime(frame["date"])).sort_values(["ticker", "date"], kind="stable")
-    if target is not None:
+    # join_features already returns rows in strict (ticker, date) order: then there is nothing to check or sort.
+    if not is_key_sorted(frame["ticker"], frame["date"], strict=True):
+        if frame.duplicated(["ticker", "date"]).any():
+            raise ValueError("frame has duplicate (ticker, date) rows")
+        frame = frame.assign(date=pd.to_datetime(frame["date"])).sort_values(["ticker", "date"], kind="stable")
+    if target is not None and not pd.api.types.is_datetime64_dtype(frame["target_date"]):
         frame = frame.assign(target_date=pd.to_datetime(frame["target_date"]))
 
-    parts = [p for _, g in frame.groupby("ticker", sort=True)
-             if (p := _ticker_windows(g, feature_columns, window, target, price_column)) is not None]
-    if not parts:
+    feats = frame[feature_columns].to_numpy(dtype=np.float64)
+    price = frame[price_column].to_numpy(dtype=np.float64)
+    dates = frame["date"].to_numpy(dtype="datetime64[ns]")
+    tickers = frame["ticker"].to_numpy(dtype=object)
+    ends = _window_ends(frame, feats, price, dates, tickers, window, target, price_column)
+    if len(ends) == 0:
         nf = len(feature_columns)
         return Windows(X=np.empty((0, window, nf), np.float32), y=np.empty(0, np.float32),
                        dates=np.empty(0, "datetime64[ns]"), target_dates=np.empty(0, "datetime64[ns]"),
                        tickers=np.empty(0, str), close_t=np.empty(0), target_close=np.empty(0),
                        close_history=np.empty((0, window)), feature_columns=tuple(feature_columns))
-    cat = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-    order = np.lexsort((cat["tickers"], cat["dates"]))  # by date, then ticker
-    return Windows(**{k: v[order] for k, v in cat.items()}, feature_columns=tuple(feature_columns))
+
+    ends = ends[np.lexsort((tickers[ends].astype(str), dates[ends]))]  # by date, then ticker
+    rows = ends[:, None] + np.arange(-window + 1, 1)  # [m, window]: t-N+1..t
+    if target is not None:
+        labels = dict(y=frame[target].to_numpy(dtype=np.float64)[ends].astype(np.float32),
+                      target_dates=frame["target_date"].to_numpy(dtype="datetime64[ns]")[ends],
+                      target_close=frame[f"target_{price_column}"].to_numpy(dtype=np.float64)[ends])
+    else:
+        labels = dict(y=np.full(len(ends), np.nan, np.float32),
+                      target_dates=np.full(len(ends), np.datetime64("NaT"), dtype="datetime64[ns]"),
+                      target_close=np.full(len(ends), np.nan))
+    return Windows(X=feats[rows].astype(np.float32), dates=dates[ends], tickers=tickers[ends].astype(str),
+                   close_t=price[ends], close_history=price[rows], **labels,
+                   feature_columns=tuple(feature_columns))
 
 
 def _check_order(split: Split) -> Split:
