@@ -138,7 +138,7 @@ def main(argv=None) -> int:
     parser.add_argument("--clients", default="32,64")
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--warmup", type=float, default=3)
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=os.cpu_count(), help="server workers (the service default: one per CPU)")
     parser.add_argument("--texts-per-request", type=int, default=32)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)

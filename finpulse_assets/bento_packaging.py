@@ -27,7 +27,8 @@ from finpulse_assets.serving.bundle import FORECASTER_MODEL, SENTIMENT_MODEL, st
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BENTO_NAME = "finpulse"
-SERVICE = "bentos.finpulse.service:FinPulse"
+SERVICE_MODULE = "bentos.finpulse.service"
+SERVICE = f"{SERVICE_MODULE}:FinPulse"
 # What the service imports; the bento also gets their dependencies, pinned.
 SERVING_DISTRIBUTIONS = ["bentoml", "onnxruntime", "numpy", "pandas", "tokenizers", "pydantic"]
 # The serving code copied into the bento: torch-free and dagster-free modules only.
@@ -126,13 +127,17 @@ def save_serving_models(lstm_onnx: Mapping, finbert_onnx: Mapping, tickers: Iter
     return {"forecaster": forecaster, "sentiment": sentiment}
 
 
+def forget_service() -> None:
+    """Drop the imported service module: it resolves `<model>:latest` at import, so a module cached by an
+    earlier build or test in this process would hold the models that were latest then."""
+    sys.modules.pop(SERVICE_MODULE, None)
+
+
 def build_bento(labels: Mapping[str, str] | None = None):
     """Build the `finpulse` bento from the project sources and the latest saved models; returns the Bento."""
     import bentoml
 
-    # The service resolves `<model>:latest` when its module is imported; a module cached by an earlier build
-    # in this process would pack the models that were latest then.
-    sys.modules.pop(SERVICE.split(":")[0], None)
+    forget_service()
     return bentoml.bentos.build(
         SERVICE, name=BENTO_NAME, build_ctx=str(PROJECT_ROOT), include=SERVING_SOURCES,
         exclude=["__pycache__", "*.pyc"], labels=dict(labels or {}),

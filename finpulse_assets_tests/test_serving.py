@@ -30,14 +30,15 @@ def models(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def service(models):
-    from finpulse_assets.bento_packaging import save_serving_models
+    from finpulse_assets.bento_packaging import SERVICE_MODULE, forget_service, save_serving_models
 
     root, lstm_onnx, finbert_onnx = models
     with bentoml_home(root / "bentoml"):
         save_serving_models(lstm_onnx, finbert_onnx, TICKERS)
         sys.path.insert(0, str(PROJECT_ROOT))
         try:
-            yield importlib.import_module("bentos.finpulse.service").FinPulse
+            forget_service()
+            yield importlib.import_module(SERVICE_MODULE).FinPulse
         finally:
             sys.path.remove(str(PROJECT_ROOT))
 
