@@ -1,6 +1,6 @@
 """Monitoring and automation settings, read from FINPULSE_* environment variables.
 
-The drift defaults were chosen on the demo market (README, "Monitoring and
+The drift defaults were chosen on the demo market (docs/operations.md, "Monitoring and
 automation"): with 20-day windows and K-S at p <= 0.01, no out-of-training day
 before the demo's regime shift reached a drift share of 0.5 or a sentiment
 drift share of 0.3; days after it did.
