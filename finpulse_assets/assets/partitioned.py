@@ -2,8 +2,11 @@
 
 It splits the frame into one frame per partition of the run, attaches each
 partition's metadata (rows, rejects by reason, why it is empty, a preview) and
-validates the whole run against the asset's pandera schema: the result is a
-blocking asset check, so downstream assets do not run on data that fails it.
+validates the whole run against the asset's pandera schema before the output
+exists: a run that fails the blocking `schema_valid` check reports the failed
+check and fails its step without yielding the Output, so the IO manager never
+writes it and stored partitions stay exactly as they were (Dagster stores an
+output before the checks that follow it run). Downstream assets do not run.
 """
 
 from __future__ import annotations
@@ -13,7 +16,15 @@ from collections.abc import Callable, Iterator
 
 import pandas as pd
 import pandera.errors
-from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetExecutionContext, MetadataValue, Output
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    Failure,
+    MetadataValue,
+    Output,
+)
 
 from finpulse_assets.market_calendar import closure_reason
 from finpulse_assets.partitions import TickerDay, parse_keys
@@ -108,9 +119,16 @@ def emit(
             "status": status,
             "preview": _preview(frame),
         }
-    _add_partition_metadata(context, per_partition)
-
     whole = pd.concat([f for f in frames.values() if len(f)] or [next(iter(frames.values()))], ignore_index=True)
+    check = schema_check(whole, schema)
+    if not check.passed:
+        yield check
+        raise Failure(
+            description=f"{context.assets_def.key.to_user_string()}: blocking check {SCHEMA_CHECK} failed "
+                        f"({check.metadata['failures'].value} failure cases); nothing of this run was written, "
+                        f"the stored partitions are unchanged",
+            metadata={"failure_cases": check.metadata["failure_cases"]})
+    _add_partition_metadata(context, per_partition)
     yield Output({str(p.key): f for p, f in frames.items()}, metadata={
         "run_partitions": len(frames),
         "run_rows": len(whole),
@@ -118,7 +136,7 @@ def emit(
         "run_rejected_without_date": MetadataValue.json({k: int(v) for k, v in unattributable.items()}),
         **(run_metadata or {}),
     })
-    yield schema_check(whole, schema)
+    yield check
 
 
 def schema_check(frame: pd.DataFrame, schema) -> AssetCheckResult:
