@@ -36,8 +36,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 TIMED_JOBS = ("data_assets_job", "sentiment_features_job")
 ASSETS_PER_PARTITION = 6  # 4 data assets + finbert_sentiment + sentiment_features
-DEFAULT_CONFIGS = "files/sqlite/0,files/sqlite/1000,files/postgres/0,files/postgres/1000"
-LAYOUTS = {"files": "finpulse_assets.io_managers.parquet:PartitionedParquetIOManager"}
+DEFAULT_CONFIGS = "delta/sqlite/0,delta/postgres/0,delta/postgres/1000"
+# `files` is gone from the tree since the merge of `scale`; give it as module:Class from an older checkout.
+LAYOUTS = {"files": "finpulse_assets.io_managers.parquet:PartitionedParquetIOManager",
+           "delta": "finpulse_assets.io_managers.delta:PartitionedDeltaIOManager"}
 
 
 def main() -> None:
@@ -61,7 +63,7 @@ def main() -> None:
     results = []
     kinds = [] if args.floor_only else [("graph", c) for c in args.configs.split(",")]
     if args.floor or args.floor_only:
-        kinds += [("floor", c) for c in args.configs.split(",") if c.startswith("files/")]
+        kinds += [("floor", c) for c in args.configs.split(",")]
     for kind, config in kinds:
         layout, instance, batch = config.split("/")
         spec = {"kind": kind, "layout": layout, "instance": instance, "batch": int(batch), "tickers": args.tickers,

@@ -14,6 +14,7 @@ from finpulse_assets.definitions import DATA_ASSETS_JOB, build_definitions
 from finpulse_assets.mlflow_tracking import CHAMPION_ALIAS, MlflowTracking
 from finpulse_assets.partitions import key_for
 from finpulse_assets.settings import Settings
+from finpulse_assets_tests.stored import stored_ticker
 from finpulse_assets_tests.postgres_support import postgres_home, temporary_database
 
 TICKERS = ("AAPL", "MSFT")
@@ -88,7 +89,8 @@ def test_a_backfill_over_a_partition_range_then_one_partition_again_reads_back(i
             latest.setdefault(record.partition_key, record.run_id)
     assert latest.pop("2024-03-08|MSFT") == again.run_id
     assert set(latest.values()) == {backfill.run_id} and len(latest) == 9
-    assert len(list((tmp_path / "storage" / "assets" / "raw_prices" / "ticker=MSFT").glob("*.parquet"))) == 10
+    stored = stored_ticker(tmp_path / "storage" / "assets", "raw_prices", "MSFT")
+    assert len(stored) == 8  # 10 days, 8 of them trading days
 
 
 def test_mlflow_tracks_runs_and_the_registry_on_postgres(tmp_path):
