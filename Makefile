@@ -3,7 +3,10 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
-export DAGSTER_HOME := $(CURDIR)/.dagster_home
+# FINPULSE_PG_URL=postgresql://user@host:port/db puts runs, events and schedules in Postgres
+# (deployments/dagster-postgres.yaml) and MLflow in <db>_mlflow, with their own DAGSTER_HOME so the
+# embedded SQLite instance in .dagster_home is never switched over (docs/scale.md).
+export DAGSTER_HOME := $(CURDIR)/$(if $(FINPULSE_PG_URL),.dagster_home_postgres,.dagster_home)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export MLFLOW_DISABLE_TELEMETRY := true
@@ -12,7 +15,7 @@ STORAGE := $(or $(FINPULSE_STORAGE_DIR),$(CURDIR)/storage)
 export BENTOML_HOME := $(STORAGE)/bentoml
 export BENTOML_DO_NOT_TRACK := True
 
-.PHONY: install demo test ui mlflow materialize evaluate benchmark serve benchmark-serving clean
+.PHONY: install instance demo test ui mlflow materialize evaluate benchmark serve benchmark-serving clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,15 +27,15 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml requirements.lock
 
 install: $(VENV)/.installed
 
-$(DAGSTER_HOME)/dagster.yaml:
-	mkdir -p $(DAGSTER_HOME)
-	printf 'telemetry:\n  enabled: false\n' > $@
+# Writes $(DAGSTER_HOME)/dagster.yaml for SQLite or Postgres and creates missing Postgres databases.
+instance: install
+	$(BIN)/python -m finpulse_assets.instance_storage prepare
 
-demo: install $(DAGSTER_HOME)/dagster.yaml
+demo: instance
 	$(BIN)/python -m finpulse_assets.cli materialize
 
 # Real data: make materialize DATA=../shared/data/stocknet-dev TICKERS=AAPL,... START=2015-01-01 END=2016-01-01
-materialize: install $(DAGSTER_HOME)/dagster.yaml
+materialize: instance
 	FINPULSE_DATA=$(DATA) FINPULSE_TICKERS=$(TICKERS) FINPULSE_START=$(START) FINPULSE_END=$(END) \
 		$(BIN)/python -m finpulse_assets.cli materialize
 
@@ -40,7 +43,7 @@ test: install
 	$(BIN)/python -m pytest -q
 
 # Also serves storage/reports on 127.0.0.1:3001, where the drift reports' `report` links point.
-ui: install $(DAGSTER_HOME)/dagster.yaml
+ui: instance
 	mkdir -p $(STORAGE)/reports
 	$(BIN)/python -m http.server 3001 -b 127.0.0.1 -d $(STORAGE)/reports >/dev/null 2>&1 & \
 	trap "kill $$!" EXIT INT TERM; $(BIN)/dagster dev -h 127.0.0.1 -p 3000
@@ -48,7 +51,7 @@ ui: install $(DAGSTER_HOME)/dagster.yaml
 # The MLflow UI on the store the model assets log to (runs, metrics, plots, ONNX files, registry).
 mlflow: install
 	mkdir -p $(STORAGE)/mlflow/artifacts
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(STORAGE)/mlflow/mlflow.db \
+	$(BIN)/mlflow ui --backend-store-uri "$$(FINPULSE_STORAGE_DIR=$(STORAGE) $(BIN)/python -m finpulse_assets.instance_storage mlflow-uri)" \
 		--default-artifact-root $(STORAGE)/mlflow/artifacts -h 127.0.0.1 -p 5000
 
 # Forecast skill on the StockNet protocol (report in reports/evaluation.{json,md}); its own storage and
@@ -69,4 +72,4 @@ benchmark-serving: install
 	$(BIN)/python benchmarks/serving_load.py
 
 clean:
-	rm -rf storage .dagster_home
+	rm -rf storage .dagster_home .dagster_home_postgres

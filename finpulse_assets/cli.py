@@ -39,6 +39,8 @@ from finpulse_assets.settings import Settings
 # of monitoring_job covers any other range.
 DEMO_RECENT_DAYS = {MONITORING_JOB: 42}
 # Dagster's per-event DEBUG lines (thousands per backfill) would bury the summary; the UI keeps every event.
+# One run per ticker at a time in a queued deployment: run_queue.tag_concurrency_limits on this tag (docs/storage.md).
+TICKER_RUN_TAG = "finpulse/ticker"
 CONSOLE_LOGS = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 # Figures of the unpartitioned assets shown in the summary (metadata keys).
@@ -107,7 +109,8 @@ def materialize(settings: Settings, instance: DagsterInstance, jobs: Sequence[st
         for ticker, tags in runs:
             result = job.execute_in_process(instance=instance, raise_on_error=False,
                                             run_config={**CONSOLE_LOGS, "ops": ops},
-                                            tags={**tags, "finpulse/launched_by": "cli"})
+                                            tags={**tags, "finpulse/launched_by": "cli",
+                                                  **({TICKER_RUN_TAG: ticker} if ticker else {})})
             for event in result.get_asset_materialization_events():
                 mat = event.materialization
                 name = mat.asset_key.to_user_string()

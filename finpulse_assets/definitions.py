@@ -24,7 +24,8 @@ from finpulse_assets.assets.prices import build_price_assets
 from finpulse_assets.assets.sentiment import build_sentiment_assets
 from finpulse_assets.assets.training import build_training_assets
 from finpulse_assets.assets.tweets import build_tweet_assets
-from finpulse_assets.io_managers.parquet import PartitionedParquetIOManager
+from finpulse_assets.instance_storage import configured_mlflow_uri
+from finpulse_assets.io_managers.delta import PartitionedDeltaIOManager
 from finpulse_assets.mlflow_tracking import MlflowTracking
 from finpulse_assets.model_store import ModelStore
 from finpulse_assets.monitoring.report_store import ReportStore
@@ -72,8 +73,8 @@ def build_definitions(settings: Settings | None = None, resources: Mapping[str, 
     default_resources = {
         "tweet_source": tweet_source(settings),
         "price_source": price_source(settings),
-        "io_manager": PartitionedParquetIOManager(base_dir=str(storage / "assets")),
-        "mlflow": MlflowTracking(storage_dir=str(storage)),
+        "io_manager": PartitionedDeltaIOManager(base_dir=str(storage / "assets")),
+        "mlflow": MlflowTracking(storage_dir=str(storage), tracking_uri=configured_mlflow_uri()),
         "model_store": ModelStore(base_dir=str(storage / "models")),
         "reports": ReportStore(base_dir=str(storage / "reports"), base_url=monitoring.reports_url),
     }

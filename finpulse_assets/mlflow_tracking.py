@@ -6,7 +6,10 @@ server and no network:
     tracking + registry  sqlite:///<storage_dir>/mlflow/mlflow.db
     artifacts            <storage_dir>/mlflow/artifacts
 
-`make mlflow` opens the MLflow UI on that store. Point `tracking_uri` at a
+`make mlflow` opens the MLflow UI on that store. With `FINPULSE_PG_URL` set the
+tracking store moves to the database `<database>_mlflow` on the same Postgres server
+(or wherever `FINPULSE_MLFLOW_URI` points; see `instance_storage.py`); artifacts stay
+in <storage_dir>/mlflow/artifacts for any database URI. Point `tracking_uri` at a
 tracking server (and leave `artifact_root` empty) for a shared deployment.
 
 Why not dagster-mlflow's `mlflow_tracking` resource + `end_mlflow_on_run_finished`
@@ -51,9 +54,22 @@ DEFAULT_EXPERIMENT = "finpulse"
 _PARAM_MAX = 6000
 
 
+_DATABASE_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
+_databases_checked: set[str] = set()
+
+
+def _is_database_uri(uri: str) -> bool:
+    return uri.split(":", 1)[0].split("+", 1)[0] in _DATABASE_SCHEMES
+
+
 def _client(tracking_uri: str):
     from mlflow import MlflowClient  # heavy import, only when a run is tracked
 
+    if tracking_uri.startswith("postgresql") and tracking_uri not in _databases_checked:
+        from finpulse_assets.instance_storage import ensure_database
+
+        ensure_database(tracking_uri)  # MLflow creates its tables, not the database
+        _databases_checked.add(tracking_uri)
     return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
 
 
@@ -114,7 +130,7 @@ class MlflowTracking(ConfigurableResource):
     storage_dir: str = "storage"
     # Empty: sqlite:///<storage_dir>/mlflow/mlflow.db
     tracking_uri: str = ""
-    # Empty with the default store: <storage_dir>/mlflow/artifacts; with a server, the server's default.
+    # Empty with the default store or any database URI: <storage_dir>/mlflow/artifacts; with a server, its default.
     artifact_root: str = ""
     experiment_name: str = DEFAULT_EXPERIMENT
 
@@ -128,7 +144,7 @@ class MlflowTracking(ConfigurableResource):
     def resolved_artifact_root(self) -> str | None:
         if self.artifact_root:
             root = self.artifact_root
-        elif not self.tracking_uri:
+        elif not self.tracking_uri or _is_database_uri(self.tracking_uri):
             root = str(Path(self.storage_dir).resolve() / "mlflow" / "artifacts")
         else:
             return None

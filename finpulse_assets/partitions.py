@@ -38,6 +38,25 @@ DATE_DIM = "date"
 ticker_partitions = DynamicPartitionsDefinition(name="tickers")
 
 TICKER_DAY_BACKFILL_POLICY = BackfillPolicy.single_run()
+# Dagster's documented recommendation: at most 100,000 partitions per asset (the UI and the
+# partition status queries slow down past it). Every ticker x day asset has tickers x days of them.
+PARTITIONS_PER_ASSET_CEILING = 100_000
+
+
+class PartitionCeilingError(ValueError):
+    """The configured universe would give each ticker x day asset more partitions than Dagster handles well."""
+
+
+def check_partition_ceiling(tickers: int, days: int, ceiling: int = PARTITIONS_PER_ASSET_CEILING) -> int:
+    """tickers x days, or PartitionCeilingError saying what to change when it passes `ceiling`."""
+    count = tickers * days
+    if count > ceiling:
+        raise PartitionCeilingError(
+            f"{tickers} tickers x {days} days = {count:,} partitions per ticker x day asset, past Dagster's "
+            f"recommended ceiling of {ceiling:,} per asset. Use fewer days (FINPULSE_START/FINPULSE_END: at most "
+            f"{ceiling // tickers:,} days for {tickers} tickers) or fewer tickers per code location (split "
+            f"FINPULSE_TICKERS over code locations, at most {ceiling // days:,} tickers each for {days} days).")
+    return count
 
 
 def day_window_mapping(start_offset: int, end_offset: int) -> MultiPartitionMapping:
@@ -54,6 +73,9 @@ def day_partitions(settings: Settings) -> DailyPartitionsDefinition:
 
 
 def ticker_day_partitions(settings: Settings) -> MultiPartitionsDefinition:
+    """Refuses (PartitionCeilingError) a universe past PARTITIONS_PER_ASSET_CEILING."""
+    days = (pd.Timestamp(settings.end) - pd.Timestamp(settings.start)).days
+    check_partition_ceiling(len(settings.tickers), days)
     return MultiPartitionsDefinition({DATE_DIM: day_partitions(settings), TICKER_DIM: ticker_partitions})
 
 

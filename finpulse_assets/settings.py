@@ -8,6 +8,8 @@ storage folder. Point the sources at real files by setting, for example:
     FINPULSE_TICKERS=AAPL,AMZN,FB,GOOG,INTC,MSFT FINPULSE_START=2014-01-01 FINPULSE_END=2016-01-01
 
 `FINPULSE_DATA=<dir>` is a shorthand for a folder laid out as `tweets/` + `prices/`.
+With the demo sources, `FINPULSE_TICKERS=87` means a synthetic universe of 87 tickers
+(`sources/universe.py`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from finpulse_assets.sources.universe import parse_tickers
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -48,12 +52,17 @@ class Settings:
         tweets_default = str(Path(data) / "tweets") if data else ""
         prices_default = str(Path(data) / "prices") if data else ""
         tickers = _env("FINPULSE_TICKERS", ",".join(DEMO_TICKERS))
+        tweet_source = _env("FINPULSE_TWEET_SOURCE", "kaggle_csv" if data else "demo")
+        price_source = _env("FINPULSE_PRICE_SOURCE", "yahoo_csv" if data else "demo")
+        if tickers.isdigit() and (tweet_source, price_source) != ("demo", "demo"):
+            raise ValueError(f"FINPULSE_TICKERS={tickers} generates synthetic tickers, which only the demo "
+                             f"sources have; list the tickers of your data instead (e.g. FINPULSE_TICKERS=AAPL,MSFT)")
         return cls(
-            tweet_source=_env("FINPULSE_TWEET_SOURCE", "kaggle_csv" if data else "demo"),
-            price_source=_env("FINPULSE_PRICE_SOURCE", "yahoo_csv" if data else "demo"),
+            tweet_source=tweet_source,
+            price_source=price_source,
             tweets_dir=_env("FINPULSE_TWEETS_DIR", tweets_default),
             prices_dir=_env("FINPULSE_PRICES_DIR", prices_default),
-            tickers=tuple(t.strip().upper() for t in tickers.split(",") if t.strip()),
+            tickers=parse_tickers(tickers),
             start=_env("FINPULSE_START", DEMO_START),
             end=_env("FINPULSE_END", DEMO_END),
             storage_dir=_env("FINPULSE_STORAGE_DIR", str(PROJECT_ROOT / "storage")),

@@ -11,6 +11,7 @@ from dagster import DagsterInstance
 from finpulse_assets.cli import main, materialize, print_summary
 from finpulse_assets.definitions import DATA_ASSETS_JOB, JOB_ORDER
 from finpulse_assets.settings import Settings
+from finpulse_assets_tests.stored import stored_partition
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,7 +33,7 @@ def test_dagster_cli_materializes_one_partition(tmp_path):
                            "--select", "raw_prices", "--partition", "2024-03-05|MSFT"],
                           env=env, cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
-    stored = pd.read_parquet(tmp_path / "storage" / "assets" / "raw_prices" / "ticker=MSFT" / "2024-03-05.parquet")
+    stored = stored_partition(tmp_path / "storage" / "assets", "raw_prices", "MSFT", "2024-03-05")
     assert stored["date"].tolist() == [pd.Timestamp("2024-03-05")] and stored["close"].item() > 0
 
 

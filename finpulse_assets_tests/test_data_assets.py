@@ -10,12 +10,13 @@ from finpulse_assets.assets.partitioned import SCHEMA_CHECK, schema_check
 from finpulse_assets.assets.prices import build_price_assets
 from finpulse_assets.assets.tweets import build_tweet_assets
 from finpulse_assets.features.price import FEATURE_COLUMNS
-from finpulse_assets.io_managers.parquet import PartitionedParquetIOManager
+from finpulse_assets.io_managers.delta import PartitionedDeltaIOManager
 from finpulse_assets.partitions import key_for, ticker_day_partitions, ticker_partitions
 from finpulse_assets.schemas import RawPrices
 from finpulse_assets.settings import Settings
 from finpulse_assets_tests.fakes import FakePriceSource, FakeTweetSource, price_rows, tweet_rows
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+from finpulse_assets_tests.stored import last_commit_partitions, stored_partition, stored_ticker
 
 SETTINGS = Settings(start="2024-01-01", end="2024-04-01", tickers=("AAA", "BBB"))
 PARTS = ticker_day_partitions(SETTINGS)
@@ -32,7 +33,7 @@ def instance():
 def _run(instance, tmp_path, ticker, first, last, prices=None, tweets=None, raise_on_error=True):
     return materialize(
         ASSETS, instance=instance, raise_on_error=raise_on_error,
-        resources={"io_manager": PartitionedParquetIOManager(base_dir=str(tmp_path)),
+        resources={"io_manager": PartitionedDeltaIOManager(base_dir=str(tmp_path)),
                    "price_source": prices or FakePriceSource(rows=price_rows()),
                    "tweet_source": tweets or FakeTweetSource(rows=tweet_rows())},
         tags={ASSET_PARTITION_RANGE_START_TAG: key_for(ticker, first),
@@ -53,8 +54,8 @@ def test_a_range_of_partitions_materializes_in_one_run(instance, tmp_path):
     mats = result.get_asset_materialization_events()
     assert len(mats) == 4 * 91
     assert all(e.passed for e in result.get_asset_check_evaluations())
-    assert len(list((tmp_path / "raw_prices" / "ticker=AAA").glob("*.parquet"))) == 91
-    assert not (tmp_path / "raw_prices" / "ticker=BBB").exists()
+    assert last_commit_partitions(tmp_path, "raw_prices") == "AAA:2024-01-01..2024-03-31"  # all 91 in one commit
+    assert stored_ticker(tmp_path, "raw_prices", "BBB").empty
 
 
 def test_weekend_and_holiday_partitions_are_empty_with_a_reason(instance, tmp_path):
@@ -64,9 +65,9 @@ def test_weekend_and_holiday_partitions_are_empty_with_a_reason(instance, tmp_pa
     new_year = _metadata(result, "raw_tweets", key_for("AAA", date(2024, 1, 1)))
     assert new_year["rows"] == 0 and new_year["status"] == "market closed: NYSE holiday"
     # Weekend tweets count toward Monday: 4 posts a day, Monday 8 Jan gets Fri evening..Mon close.
-    monday = pd.read_parquet(tmp_path / "raw_tweets" / "ticker=AAA" / "2024-01-08.parquet")
+    monday = stored_partition(tmp_path, "raw_tweets", "AAA", "2024-01-08")
     assert len(monday) == 1 + 4 + 4 + 3
-    labels = pd.read_parquet(tmp_path / "vader_labels" / "ticker=AAA" / "2024-01-08.parquet")
+    labels = stored_partition(tmp_path, "vader_labels", "AAA", "2024-01-08")
     assert set(labels["label"]) == {"positive", "negative", "neutral"}
     assert (labels.loc[labels.text.str.startswith("Great"), "label"] == "positive").all()
 
@@ -88,12 +89,12 @@ def test_bad_rows_are_dropped_and_counted_in_their_partition(instance, tmp_path)
 def test_price_features_of_t_ignore_everything_after_t(instance, tmp_path):
     t = date(2024, 2, 15)
     _run(instance, tmp_path, "AAA", date(2024, 1, 1), date(2024, 3, 31))
-    before = pd.read_parquet(tmp_path / "price_features" / "ticker=AAA" / f"{t}.parquet")
+    before = stored_partition(tmp_path, "price_features", "AAA", t)
     changed = [dict(r, close=r["close"] * 3, high=r["high"] * 3, adj_close=r["adj_close"] * 3, open=r["open"] * 3,
                     low=r["low"] * 3, volume=r["volume"] * 7) if pd.Timestamp(r["date"]).date() > t else r
                for r in price_rows()]
     _run(instance, tmp_path, "AAA", date(2024, 1, 1), date(2024, 3, 31), prices=FakePriceSource(rows=changed))
-    after = pd.read_parquet(tmp_path / "price_features" / "ticker=AAA" / f"{t}.parquet")
+    after = stored_partition(tmp_path, "price_features", "AAA", t)
     assert before["history_complete"].item()
     pd.testing.assert_frame_equal(before[FEATURE_COLUMNS], after[FEATURE_COLUMNS])
     assert after["target_close"].item() == pytest.approx(3 * before["target_close"].item())
@@ -101,14 +102,13 @@ def test_price_features_of_t_ignore_everything_after_t(instance, tmp_path):
 
 def test_a_file_level_error_fails_the_run_and_keeps_stored_partitions(instance, tmp_path):
     _run(instance, tmp_path, "AAA", date(2024, 1, 1), date(2024, 1, 31))
-    path = tmp_path / "raw_prices" / "ticker=AAA" / "2024-01-10.parquet"
-    before = path.read_bytes()
+    before = stored_ticker(tmp_path, "raw_prices", "AAA")
     result = _run(instance, tmp_path, "AAA", date(2024, 1, 1), date(2024, 1, 31),
                   prices=FakePriceSource(rows=[], fail=True), raise_on_error=False)
     assert not result.success
     failure = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"][0]
     assert "prices/AAA.csv" in str(failure.event_specific_data.error) and "Adj Close" in str(failure.event_specific_data.error)
-    assert path.read_bytes() == before
+    pd.testing.assert_frame_equal(stored_ticker(tmp_path, "raw_prices", "AAA"), before)
 
 
 def test_schema_check_fails_on_impossible_bars():

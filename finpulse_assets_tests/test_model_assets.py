@@ -21,7 +21,7 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 from finpulse_assets.cli import materialize as materialize_stages
 from finpulse_assets.definitions import build_definitions
 from finpulse_assets.features.training_set import MODEL_FEATURE_COLUMNS
-from finpulse_assets.io_managers.parquet import PartitionedParquetIOManager
+from finpulse_assets.io_managers.delta import PartitionedDeltaIOManager
 from finpulse_assets.market_calendar import is_trading_day, next_trading_day, trading_days
 from finpulse_assets.mlflow_tracking import CHAMPION_ALIAS, MlflowTracking
 from finpulse_assets.partitions import key_for
@@ -29,6 +29,7 @@ from finpulse_assets.sentiment.daily import NEUTRAL_VALUES, SENTIMENT_FEATURE_CO
 from finpulse_assets.settings import Settings
 from finpulse_assets.sources.demo import DemoPriceSource, DemoTweetSource
 from finpulse_assets_tests.fakes import FakePriceSource, FakeTweetSource
+from finpulse_assets_tests.stored import stored_partition, stored_ticker
 from finpulse_assets_tests.serving_support import bentoml_home
 from finpulse_assets_tests.test_finbert_support import build_tiny_model
 
@@ -71,8 +72,7 @@ class Chain:
         return pd.read_parquet(self.asset_dir(name).with_suffix(".parquet"))
 
     def partitions(self, name: str, ticker: str) -> pd.DataFrame:
-        frames = [pd.read_parquet(p) for p in sorted((self.asset_dir(name) / f"ticker={ticker}").glob("*.parquet"))]
-        return pd.concat([f for f in frames if len(f)], ignore_index=True)
+        return stored_ticker(self.storage / "assets", name, ticker).drop(columns=["day"])
 
     def metadata(self, name: str) -> dict:
         event = self.instance.get_latest_materialization_event(AssetKey(name))
@@ -84,7 +84,7 @@ class Chain:
         ticker + days: a partition range (first, last) for ticker x day assets."""
         resources = dict(self.defs.resources) | (resources or {})
         if io_dir is not None:
-            resources["io_manager"] = PartitionedParquetIOManager(base_dir=str(io_dir))
+            resources["io_manager"] = PartitionedDeltaIOManager(base_dir=str(io_dir))
         tags = {}
         if ticker is not None:
             tags = {ASSET_PARTITION_RANGE_START_TAG: key_for(ticker, days[0]),
@@ -172,8 +172,7 @@ def test_sentiment_features_have_a_row_per_trading_day_and_empty_closed_days(cha
         row = features[features["trading_day"] == day].iloc[0]
         assert row["tweet_count"] == len(mine)
         assert row["sentiment_mean"] == pytest.approx((mine["p_positive"] - mine["p_negative"]).mean())
-    saturday = chain.asset_dir("sentiment_features") / "ticker=AAA" / "2024-01-06.parquet"
-    assert pd.read_parquet(saturday).empty
+    assert stored_partition(chain.storage / "assets", "sentiment_features", "AAA", "2024-01-06").empty
 
 
 def test_a_trading_day_without_tweets_gets_neutral_features_not_nan(chain, tmp_path):
@@ -192,12 +191,11 @@ def test_a_trading_day_without_tweets_gets_neutral_features_not_nan(chain, tmp_p
                                resources={"tweet_source": FakeTweetSource(rows=raw[~window].to_dict("records"))},
                                ticker="AAA", days=(date(2024, 1, 8), date(2024, 1, 14)))
     assert result.success
-    row = pd.read_parquet(io_dir / "sentiment_features" / "ticker=AAA" / f"{quiet}.parquet")
+    row = stored_partition(io_dir, "sentiment_features", "AAA", quiet)
     assert len(row) == 1
     assert row.iloc[0][SENTIMENT_FEATURE_COLUMNS].to_dict() == NEUTRAL_VALUES
-    stored = io_dir / "sentiment_features" / "ticker=AAA"
-    assert pd.read_parquet(stored / "2024-01-11.parquet")["tweet_count"].item() > 0
-    assert pd.read_parquet(stored / "2024-01-13.parquet").empty  # Saturday
+    assert stored_partition(io_dir, "sentiment_features", "AAA", "2024-01-11")["tweet_count"].item() > 0
+    assert stored_partition(io_dir, "sentiment_features", "AAA", "2024-01-13").empty  # Saturday
 
 
 def test_training_set_joins_price_and_sentiment_features_per_trading_day(chain):

@@ -1,0 +1,107 @@
+"""Ticker x day assets as Delta Lake tables (one commit per asset per run); others as one file.
+
+A partitioned asset returns `{partition_key: DataFrame}` covering every
+partition of its run (empty frames included); `handle_output` replaces exactly
+those partitions in one commit of `<base_dir>/<asset>` (see
+storage/ticker_day_table.py). Loading a range of upstream partitions (a
+lookback window, a whole backfill) returns one DataFrame in (ticker, day)
+order; partitions never written (allowed by the partition mapping) have no rows.
+
+`base_dir` may be a local folder or an object-store URI (`s3://bucket/prefix`,
+with `storage_options` such as `AWS_ENDPOINT_URL` for S3-compatible stores)
+for the ticker x day tables; unpartitioned assets (a model card as JSON, a
+training set as Parquet) stay single local files, written atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+from dagster import ConfigurableIOManager, InputContext, OutputContext
+
+from finpulse_assets.partitions import parse_key, parse_keys
+from finpulse_assets.storage.concurrency import Read, check_reads_unchanged, record_read, ticker_locks
+from finpulse_assets.storage.ticker_day_table import TickerDayTable, is_old_layout
+
+MIGRATE_COMMAND = "python -m finpulse_assets.storage.migrate"
+
+
+class OldLayoutError(RuntimeError):
+    pass
+
+
+class PartitionedDeltaIOManager(ConfigurableIOManager):
+    base_dir: str
+    storage_options: dict[str, str] = {}
+
+    def _asset_uri(self, context: InputContext | OutputContext) -> str:
+        uri = "/".join([self.base_dir.rstrip("/"), *context.asset_key.path])
+        if "://" not in uri and is_old_layout(Path(uri)):
+            raise OldLayoutError(
+                f"{uri} holds the old layout (one Parquet file per partition, ticker=T/<day>.parquet); "
+                f"this version stores a Delta table there. Convert it once with "
+                f"`{MIGRATE_COMMAND} --base-dir {self.base_dir}` (the old files are kept aside), or "
+                f"point FINPULSE_STORAGE_DIR at a new folder.")
+        return uri
+
+    def table(self, context: InputContext | OutputContext) -> TickerDayTable:
+        return TickerDayTable(self._asset_uri(context), self.storage_options)
+
+    def handle_output(self, context: OutputContext, obj) -> None:
+        if not context.has_asset_partitions:
+            path = Path(self.base_dir).joinpath(*context.asset_key.path)
+            target = path.with_suffix(".parquet" if isinstance(obj, pd.DataFrame) else ".json")
+            _write_file_atomically(target, obj)
+            return
+        name = context.asset_key.to_user_string()
+        expected = set(context.asset_partition_keys)
+        if not isinstance(obj, Mapping):
+            raise TypeError(f"{name}: a partitioned asset must return {{partition_key: DataFrame}}, "
+                            f"got {type(obj).__name__}")
+        missing = expected - set(obj)
+        if missing:
+            raise ValueError(f"{name}: no output for partitions {sorted(missing)[:5]} ({len(missing)} in all)")
+        frames = {parse_key(k): frame for k, frame in obj.items() if k in expected}
+        table = self.table(context)
+        with ticker_locks(self.base_dir, [p.ticker for p in frames]):
+            check_reads_unchanged(context.run_id, context.step_key, name)
+            version = table.write_run(frames, context.run_id)
+        context.log.debug(f"{name}: {len(frames)} partitions committed as table version {version}")
+
+    def load_input(self, context: InputContext):
+        if context.has_asset_partitions:
+            parts = parse_keys(context.asset_partition_keys)
+            table = self.table(context)
+            frame, version = table.read(parts)
+            if version is not None:
+                # InputContext has no public run id or step key; the step context is the only source.
+                step = context.step_context
+                record_read(step.run_id, step.step.key, Read(context.asset_key.to_user_string(), table, version,
+                                                                    frozenset(p.ticker for p in parts)))
+            return frame
+        path = Path(self.base_dir).joinpath(*context.asset_key.path)
+        parquet, js = path.with_suffix(".parquet"), path.with_suffix(".json")
+        if parquet.exists():
+            return pd.read_parquet(parquet)
+        if js.exists():
+            return json.loads(js.read_text())
+        raise FileNotFoundError(f"{context.asset_key.to_user_string()} has not been materialized: "
+                                f"neither {parquet} nor {js} exists")
+
+
+def _write_file_atomically(path: Path, value) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        if isinstance(value, pd.DataFrame):
+            value.to_parquet(tmp, index=False)
+        else:
+            tmp.write_text(json.dumps(value, indent=2, default=str))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

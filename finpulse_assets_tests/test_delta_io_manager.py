@@ -1,0 +1,149 @@
+"""The partition-aware Delta IO manager: one commit per run, single partitions, range loads, atomic writes."""
+
+from datetime import date
+
+import duckdb
+import pandas as pd
+import pytest
+from dagster import (
+    AssetIn,
+    DailyPartitionsDefinition,
+    DagsterInstance,
+    MultiPartitionsDefinition,
+    StaticPartitionsDefinition,
+    asset,
+    materialize,
+)
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+from deltalake import DeltaTable
+
+from finpulse_assets.io_managers.delta import PartitionedDeltaIOManager
+from finpulse_assets.partitions import key_for, parse_keys
+
+PARTS = MultiPartitionsDefinition({
+    "date": DailyPartitionsDefinition(start_date="2024-01-01", end_date="2024-01-11"),
+    "ticker": StaticPartitionsDefinition(["AAA", "BBB"]),
+})
+
+
+def _frames(context, value: float):
+    return {str(p.key): pd.DataFrame({"ticker": [p.ticker], "date": [p.day.isoformat()], "v": [value],
+                                      "at": [pd.Timestamp(p.day, tz="UTC")]})
+            for p in parse_keys(context.partition_keys)}
+
+
+@asset(partitions_def=PARTS)
+def numbers(context):
+    return _frames(context, float(context.run.tags.get("value", 1.0)))
+
+
+@asset(partitions_def=PARTS)
+def broken_numbers(context):
+    frames = _frames(context, 2.0)
+    # A value Arrow cannot store makes the write of one partition fail.
+    frames[next(iter(frames))] = pd.DataFrame({"ticker": ["AAA"], "v": [object()]})
+    return frames
+
+
+@asset(partitions_def=PARTS, ins={"numbers": AssetIn()})
+def doubled(context, numbers: pd.DataFrame):
+    out = numbers.assign(v=numbers["v"] * 2)
+    return {k: out[(out.ticker == p.ticker) & (out.date == p.day.isoformat())]
+            for k, p in zip(context.partition_keys, parse_keys(context.partition_keys))}
+
+
+def _range_tags(ticker, first, last, **extra):
+    return {ASSET_PARTITION_RANGE_START_TAG: key_for(ticker, first),
+            ASSET_PARTITION_RANGE_END_TAG: key_for(ticker, last), **extra}
+
+
+def _stored(tmp_path, name) -> pd.DataFrame:
+    return DeltaTable(str(tmp_path / name)).to_pandas().sort_values(["ticker", "day"]).reset_index(drop=True)
+
+
+def test_one_commit_per_run_and_range_load(tmp_path):
+    io = PartitionedDeltaIOManager(base_dir=str(tmp_path))
+    instance = DagsterInstance.ephemeral()
+    result = materialize([numbers, doubled], resources={"io_manager": io}, instance=instance,
+                         tags=_range_tags("AAA", date(2024, 1, 1), date(2024, 1, 5)))
+    assert result.success
+    table = DeltaTable(str(tmp_path / "numbers"))
+    assert table.version() == 0 and len(table.file_uris()) == 1  # five partitions, one commit, one file
+    stored = _stored(tmp_path, "numbers")
+    assert [d.isoformat() for d in stored["day"]] == [f"2024-01-0{d}" for d in range(1, 6)]
+    assert set(stored["ticker"]) == {"AAA"}
+    doubled_rows = _stored(tmp_path, "doubled")
+    assert doubled_rows.loc[doubled_rows["day"] == date(2024, 1, 3), "v"].tolist() == [2.0]
+    assert str(doubled_rows["at"].dt.tz) == "UTC"
+
+
+def test_single_partition_key(tmp_path):
+    io = PartitionedDeltaIOManager(base_dir=str(tmp_path))
+    instance = DagsterInstance.ephemeral()
+    assert materialize([numbers], resources={"io_manager": io}, instance=instance,
+                       tags=_range_tags("BBB", date(2024, 1, 1), date(2024, 1, 10))).success
+    result = materialize([numbers], resources={"io_manager": io}, instance=instance, partition_key="2024-01-07|BBB",
+                         tags={"value": "5"})
+    assert result.success
+    stored = _stored(tmp_path, "numbers")
+    assert stored.loc[stored["day"] == date(2024, 1, 7), "v"].tolist() == [5.0]
+    assert (stored.loc[stored["day"] != date(2024, 1, 7), "v"] == 1.0).all() and len(stored) == 10
+    one = materialize([numbers, doubled], resources={"io_manager": io}, instance=instance,
+                      partition_key="2024-01-07|BBB", selection=[doubled])
+    assert one.success
+    assert _stored(tmp_path, "doubled")["v"].tolist() == [10.0]
+
+
+def test_whole_asset_reads_as_one_table_in_pandas_and_duckdb(tmp_path):
+    io = PartitionedDeltaIOManager(base_dir=str(tmp_path))
+    instance = DagsterInstance.ephemeral()
+    for ticker in ["AAA", "BBB"]:
+        assert materialize([numbers], resources={"io_manager": io}, instance=instance,
+                           tags=_range_tags(ticker, date(2024, 1, 1), date(2024, 1, 10))).success
+    dataset = DeltaTable(str(tmp_path / "numbers")).to_pyarrow_dataset()  # noqa: F841 (scanned by DuckDB by name)
+    counts = duckdb.sql("select ticker, count(distinct day) from dataset group by ticker order by ticker").fetchall()
+    assert counts == [("AAA", 10), ("BBB", 10)]
+
+
+def test_failed_write_leaves_earlier_partitions_intact(tmp_path):
+    io = PartitionedDeltaIOManager(base_dir=str(tmp_path))
+    instance = DagsterInstance.ephemeral()
+    tags = _range_tags("AAA", date(2024, 1, 1), date(2024, 1, 3))
+    assert materialize([numbers], resources={"io_manager": io}, instance=instance, tags=tags).success
+    before, version = _stored(tmp_path, "numbers"), DeltaTable(str(tmp_path / "numbers")).version()
+
+    # Same asset key, a run whose output cannot be written completely.
+    broken = broken_numbers.with_attributes(asset_key_replacements={broken_numbers.key: numbers.key})
+    result = materialize([broken], resources={"io_manager": io}, instance=instance, tags=tags, raise_on_error=False)
+    assert not result.success
+    pd.testing.assert_frame_equal(_stored(tmp_path, "numbers"), before)
+    assert DeltaTable(str(tmp_path / "numbers")).version() == version
+    assert not list((tmp_path / "numbers").rglob("*.tmp"))
+
+
+def test_partitioned_output_must_be_a_mapping(tmp_path):
+    @asset(partitions_def=PARTS, name="numbers")
+    def not_a_mapping(context):
+        return pd.DataFrame({"v": [1.0]})
+
+    io = PartitionedDeltaIOManager(base_dir=str(tmp_path))
+    with pytest.raises(TypeError, match="must return"):
+        materialize([not_a_mapping], resources={"io_manager": io}, partition_key="2024-01-02|AAA")
+
+
+def test_unpartitioned_json_and_parquet(tmp_path):
+    @asset
+    def model_card():
+        return {"version": 3}
+
+    @asset
+    def table():
+        return pd.DataFrame({"a": [1, 2]})
+
+    @asset
+    def reader(model_card: dict, table: pd.DataFrame):
+        return {"version": model_card["version"], "rows": len(table)}
+
+    io = PartitionedDeltaIOManager(base_dir=str(tmp_path))
+    assert materialize([model_card, table, reader], resources={"io_manager": io}).success
+    assert (tmp_path / "reader.json").read_text().count('"rows": 2') == 1
