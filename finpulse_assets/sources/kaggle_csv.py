@@ -52,6 +52,9 @@ class KaggleCsvTweetSource(TweetSource):
     def available_tickers(self) -> list[str]:
         return sorted(self._by_ticker())
 
+    def location(self, tickers: Sequence[str]) -> str:
+        return str(Path(self.directory) / TWEET_FILE)
+
     def _by_ticker(self) -> dict[str, tuple[pd.DataFrame, np.ndarray]]:
         directory = Path(self.directory)
         if not directory.is_dir():

@@ -74,6 +74,9 @@ class YFinancePriceSource(PriceSource):
     def available_tickers(self) -> list[str]:
         return list(self.tickers)
 
+    def location(self, tickers: Sequence[str]) -> str:
+        return "Yahoo Finance (yfinance) " + ", ".join(tickers)
+
     def _download_with_retries(self, tickers: list[str], start: date, end: date) -> pd.DataFrame | None:
         attempt = 0
         while True:
