@@ -7,6 +7,8 @@ export DAGSTER_HOME := $(CURDIR)/.dagster_home
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export MLFLOW_DISABLE_TELEMETRY := true
+# A run still STARTED after this long is marked FAILED by run monitoring (a killed worker never reports).
+RUN_MAX_SECONDS ?= 7200
 STORAGE := $(or $(FINPULSE_STORAGE_DIR),$(CURDIR)/storage)
 # BentoML's model and bento stores live with the project's storage, not in ~/bentoml.
 export BENTOML_HOME := $(STORAGE)/bentoml
@@ -24,9 +26,11 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml requirements.lock
 
 install: $(VENV)/.installed
 
-$(DAGSTER_HOME)/dagster.yaml:
+# Run monitoring acts while the daemon runs (`make ui` runs it): a run whose worker was killed is marked
+# FAILED after max_runtime_seconds (the default run launcher cannot probe a worker's health); see docs/reliability.md.
+$(DAGSTER_HOME)/dagster.yaml: Makefile
 	mkdir -p $(DAGSTER_HOME)
-	printf 'telemetry:\n  enabled: false\n' > $@
+	printf 'telemetry:\n  enabled: false\nrun_monitoring:\n  enabled: true\n  start_timeout_seconds: 180\n  cancel_timeout_seconds: 180\n  max_runtime_seconds: $(RUN_MAX_SECONDS)\n  poll_interval_seconds: 30\n' > $@
 
 demo: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python -m finpulse_assets.cli materialize
