@@ -163,31 +163,27 @@ def rejected_total(result, asset: str) -> int:
 
 # --- counted: bad values are rejected rows, never crashes ----------------------------------------------------
 
-@pytest.mark.parametrize("column,value,reason", [
-    ("post_date", "inf", "post_date_out_of_range"),
-    ("post_date", "1704207600000", "post_date_out_of_range"),  # milliseconds
-    ("post_date", "-1", "post_date_out_of_range"),
-    ("post_date", "1e30", "post_date_out_of_range"),
-    ("like_num", "inf", "engagement_count_out_of_range"),
-    ("like_num", "1e30", "engagement_count_out_of_range"),
-])
-def test_bad_tweet_values_are_counted(project, column, value, reason):
+TWEET_FAULTS = [("post_date", "inf"), ("post_date", "1704207600000"), ("post_date", "-1"), ("post_date", "1e30"),
+                ("like_num", "inf"), ("like_num", "1e30")]
+
+
+def test_bad_tweet_values_are_counted(project):
+    """One file with every case (one run): each bad row is counted, rows in = kept + rejected."""
     rows = tweets()
-    rows[5] = {**rows[5], column: value}
+    for n, (column, value) in enumerate(TWEET_FAULTS):
+        rows[5 + 4 * n] = {**rows[5 + 4 * n], column: value}
     write_tweets(project.tweets_dir, rows)
     result = project.run(["raw_tweets"])
     assert result.success, step_error(result)
     stored = sum(int(e.materialization.metadata["rows"].value) for e in result.get_asset_materialization_events()
                  if e.materialization.partition)
     run = project.run_metadata(result, "raw_tweets")
-    without_date = sum(run["run_rejected_without_date"].values())
     # rows in = rows kept + rows rejected, in a partition's counts or the run's (a row with no usable time)
-    assert stored + rejected_total(result, "raw_tweets") + without_date == len(rows)
-    if column == "post_date":
-        assert run["run_rejected_without_date"] == {reason: 1}
-    else:
-        assert rejected_total(result, "raw_tweets") == 1
-    record(f"tweet {column} = {value}", "counted")
+    assert stored + rejected_total(result, "raw_tweets") + sum(run["run_rejected_without_date"].values()) == len(rows)
+    assert run["run_rejected_without_date"] == {"post_date_out_of_range": 4}
+    assert rejected_total(result, "raw_tweets") == 2  # the like_num rows, in their own day's partition
+    for column, value in TWEET_FAULTS:
+        record(f"tweet {column} = {value}", "counted")
 
 
 def test_a_duplicate_id_with_an_earlier_post_date_is_counted_not_kept(project):
@@ -203,16 +199,17 @@ def test_a_duplicate_id_with_an_earlier_post_date_is_counted_not_kept(project):
     record("duplicate tweet id with an earlier post_date", "counted")
 
 
-@pytest.mark.parametrize("value", ["inf", "1e30", "nan", "-3"])
-def test_bad_price_values_are_counted(project, value):
-    rows = bars()
-    index = next(i for i, r in enumerate(rows) if r["Date"] == "2024-01-10")
-    rows[index] = {**rows[index], "Close": value}
+PRICE_FAULTS = {"2024-01-09": "inf", "2024-01-10": "1e30", "2024-01-11": "nan", "2024-01-12": "-3"}
+
+
+def test_bad_price_values_are_counted(project):
+    rows = [{**r, "Close": PRICE_FAULTS.get(r["Date"], r["Close"])} for r in bars()]
     write_prices(project.prices_dir, {"AAA": rows})
     result = project.run(["raw_prices"])
     assert result.success, step_error(result)
-    assert project.metadata(result, "raw_prices", date(2024, 1, 10))["rows_rejected"] == 1
-    record(f"price Close = {value}", "counted")
+    for day, value in PRICE_FAULTS.items():
+        assert project.metadata(result, "raw_prices", date.fromisoformat(day))["rows_rejected"] == 1
+        record(f"price Close = {value}", "counted")
 
 
 # --- refused: a run that would replace stored rows with fewer -----------------------------------------------

@@ -207,3 +207,21 @@ def test_no_network_is_a_network_error_quickly_after_bounded_retries(monkeypatch
     assert "network error" in str(err.value) and "3 attempts" in str(err.value)
     assert sleeps == [0.5, 1.0]  # two retries with backoff, then the error
     assert time.perf_counter() - started < 2
+
+
+def test_a_silent_network_is_a_network_error_at_the_attempt_deadline(monkeypatch, sleeps):
+    import threading
+    import time
+
+    release = threading.Event()
+
+    def download(**kwargs):  # a proxy that accepts and never answers
+        release.wait(30)
+        return pd.DataFrame()
+
+    monkeypatch.setattr(yfinance_source.yf, "download", download)
+    started = time.perf_counter()
+    with pytest.raises(yfinance_source.YFinanceNetworkError, match=r"did not answer .* within 0.4 s"):
+        source(attempt_seconds_per_ticker=0.2).load_prices(["AAPL"], date(2024, 1, 2), date(2024, 1, 4))
+    assert time.perf_counter() - started < 2 and sleeps == []
+    release.set()

@@ -6,13 +6,18 @@ therefore listens to that logger and turns a logged YFRateLimitError or network
 error ("Could not resolve host", a timeout, a refused connection) back into an
 exception, so `load_prices` can back off and retry a bounded number of times and
 then say what happened; only a ticker that Yahoo answered for with no rows is
-reported as unknown. Every request has a timeout (`timeout_seconds`).
+reported as unknown. Every request has a timeout (`timeout_seconds`), and each
+attempt a deadline: yfinance's cookie and crumb requests use a fixed 30 s timeout
+of their own, so behind a proxy that never answers an attempt could take minutes.
+An attempt past its deadline is a network error at once (not retried: a network
+that stays silent for the deadline does not answer the next attempt either).
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 from collections.abc import Sequence
 from datetime import date, timedelta
@@ -59,6 +64,7 @@ class YFinancePriceSource(PriceSource):
     backoff_seconds: float = 2.0  # the k-th rate-limit retry waits backoff_seconds * 2**k
     network_backoff_seconds: float = 0.5  # the k-th network retry waits network_backoff_seconds * 2**k
     timeout_seconds: float = 5.0  # per HTTP request
+    attempt_seconds_per_ticker: float = 5.0  # an attempt's deadline: this x (tickers + 1)
     auto_adjust: bool = False  # False keeps both Close and Adj Close
     actions: bool = False
 
@@ -81,7 +87,7 @@ class YFinancePriceSource(PriceSource):
         attempt = 0
         while True:
             try:
-                return self._download(tickers, start, end)
+                return self._download_within_deadline(tickers, start, end)
             except YFRateLimitError as exc:
                 if attempt >= self.max_retries:
                     raise YFinanceRateLimitError(
@@ -99,6 +105,28 @@ class YFinancePriceSource(PriceSource):
                 continue
             _sleep(self.backoff_seconds * 2**attempt)
             attempt += 1
+
+    def _download_within_deadline(self, tickers: list[str], start: date, end: date) -> pd.DataFrame | None:
+        """`_download` in a worker thread, given up (left to finish on its own) after the attempt's deadline."""
+        deadline = self.attempt_seconds_per_ticker * (len(tickers) + 1)
+        outcome: dict = {}
+
+        def work():
+            try:
+                outcome["frame"] = self._download(tickers, start, end)
+            except BaseException as exc:  # handed to the caller's thread below
+                outcome["error"] = exc
+
+        worker = threading.Thread(target=work, name="yfinance-download", daemon=True)
+        worker.start()
+        worker.join(deadline)
+        if worker.is_alive():
+            raise YFinanceNetworkError(
+                f"network error: Yahoo Finance did not answer for {', '.join(tickers)} ({start} to {end}) within "
+                f"{deadline:g} s (a silent network or proxy?); raise attempt_seconds_per_ticker if it is just slow")
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome.get("frame")
 
     def _download(self, tickers: list[str], start: date, end: date) -> pd.DataFrame | None:
         """One yf.download call; raises YFRateLimitError if yfinance logged one for any ticker."""
