@@ -188,8 +188,10 @@ def test_a_trading_day_without_tweets_gets_neutral_features_not_nan(chain, tmp_p
     io_dir = tmp_path / "assets"
     io_dir.mkdir()
     shutil.copy(chain.asset_dir("finbert_onnx").with_suffix(".json"), io_dir / "finbert_onnx.json")
+    # The instance holds the chain's tweets of that day: emptying it is a deliberate shrink.
     result = chain.materialize(["raw_tweets", "finbert_sentiment", "sentiment_features"], io_dir=io_dir,
                                resources={"tweet_source": FakeTweetSource(rows=raw[~window].to_dict("records"))},
+                               run_config={"raw_tweets": {"allow_shrink": True}},
                                ticker="AAA", days=(date(2024, 1, 8), date(2024, 1, 14)))
     assert result.success
     row = pd.read_parquet(io_dir / "sentiment_features" / "ticker=AAA" / f"{quiet}.parquet")
