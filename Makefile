@@ -10,6 +10,8 @@ export DAGSTER_HOME := $(CURDIR)/$(if $(FINPULSE_PG_URL),.dagster_home_postgres,
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export MLFLOW_DISABLE_TELEMETRY := true
+# A run still STARTED after this long is marked FAILED by run monitoring (a killed worker never reports).
+RUN_MAX_SECONDS ?= 7200
 STORAGE := $(or $(FINPULSE_STORAGE_DIR),$(CURDIR)/storage)
 # BentoML's model and bento stores live with the project's storage, not in ~/bentoml.
 export BENTOML_HOME := $(STORAGE)/bentoml

@@ -3,6 +3,14 @@
 Bad rows are dropped and counted by reason; the partition still materializes.
 Each reject keeps the ticker and, where it could be parsed, the trading day,
 so counts land in the metadata of the partition the row belonged to.
+
+No value crashes a run: non-finite and out-of-range numbers and timestamps in
+any column are rejected rows like any other, so for every frame
+`len(raw) == len(clean) + len(rejects)` (docs/reliability.md lists the rules).
+Duplicates: the first row of a key in the source's order is the row; later rows
+with the same key are `duplicate_*` rejects, whatever their content (a source
+that reads a file hands rows over in file order, so a copy with an earlier
+post_date never replaces the tweet that was there first).
 """
 
 from __future__ import annotations
@@ -19,18 +27,52 @@ REJECT_COLUMNS = ["ticker", "day", "reason"]
 _WHITESPACE = re.compile(r"\s+")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
+# Posting times a tweet can have: Twitter's first day .. 2100. Milliseconds since the epoch
+# (1.4e12), -1 and 1e30 fall outside and are counted as out of range, never silently shifted.
+FIRST_POST_SECONDS = pd.Timestamp("2006-03-21", tz="UTC").timestamp()
+LAST_POST_SECONDS = pd.Timestamp("2100-01-01", tz="UTC").timestamp()
+# Engagement counts above this are not counts (the largest like count on record is ~1e7).
+MAX_ENGAGEMENT = 10**12
+# Prices and volumes outside these are data errors (the highest US share price is below 1e6).
+MAX_PRICE = 1e7
+MAX_VOLUME = 1e13
+# Source flag: the row repeats a key seen earlier in the whole file (kaggle_csv sets it).
+REPEAT_COLUMN = "repeat_of_earlier_row"
+
 
 def _rejects(frame: pd.DataFrame, mask: pd.Series, reason: str, day: pd.Series) -> pd.DataFrame:
     return pd.DataFrame({"ticker": frame.loc[mask, "ticker"].astype(str).to_numpy(),
                          "day": day[mask].to_numpy(), "reason": reason})
 
 
+def _post_time(values: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """(UTC post time, not-a-number mask, out-of-range mask): only in-range seconds are converted."""
+    seconds = pd.to_numeric(values.astype("string").str.strip(), errors="coerce").astype("float64")
+    not_number = seconds.isna()
+    in_range = seconds.between(FIRST_POST_SECONDS, LAST_POST_SECONDS, inclusive="left")
+    posted = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
+    if in_range.any():
+        posted[in_range] = pd.to_datetime(seconds[in_range], unit="s", utc=True)
+    return posted, not_number, ~not_number & ~in_range
+
+
+def _engagement(values: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series, pd.Series]:
+    """(count as int64, not-a-number, negative, not-a-count) masks; an empty cell is 0 (Kaggle leaves some empty)."""
+    text = values.astype("string").fillna("").str.strip()
+    number = pd.to_numeric(text.replace("", "0"), errors="coerce").astype("float64")
+    not_number = number.isna()
+    negative = number < 0
+    not_count = ~not_number & ~negative & ~(np.isfinite(number) & (number <= MAX_ENGAGEMENT)
+                                            & (np.floor(number) == number))
+    count = number.where(~(not_number | negative | not_count), 0).astype("int64")
+    return count, not_number, negative, not_count
+
+
 def clean_tweets(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Valid tweets with their trading day, and the rejected rows by reason."""
     frame = raw.reset_index(drop=True)
     rejected: list[pd.DataFrame] = []
-    seconds = pd.to_numeric(frame["post_date"], errors="coerce")
-    posted = pd.to_datetime(seconds, unit="s", utc=True, errors="coerce")
+    posted, date_not_number, date_out_of_range = _post_time(frame["post_date"])
     day = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns]")
     ok_date = posted.notna()
     if ok_date.any():
@@ -38,15 +80,24 @@ def clean_tweets(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     body = frame["body"].astype("string").fillna("")
 
     checks = [
-        ("unparseable_post_date", ~ok_date),
+        ("unparseable_post_date", date_not_number),
+        ("post_date_out_of_range", date_out_of_range),
         ("invalid_utf8", body.str.contains(_SURROGATE)),
         ("empty_text", body.str.strip() == ""),
     ]
-    counts = {}
+    counts, masks = {}, {"non_numeric": [], "negative": [], "not_count": []}
     for name in ("comment_num", "retweet_num", "like_num"):
-        counts[name] = pd.to_numeric(frame[name].replace("", np.nan), errors="coerce").fillna(0)
-    checks.append(("negative_engagement_count", pd.concat([c < 0 for c in counts.values()], axis=1).any(axis=1)))
+        counts[name], not_number, negative, not_count = _engagement(frame[name])
+        masks["non_numeric"].append(not_number)
+        masks["negative"].append(negative)
+        masks["not_count"].append(not_count)
+    any_of = lambda parts: pd.concat(parts, axis=1).any(axis=1)  # noqa: E731
+    checks.append(("non_numeric_engagement_count", any_of(masks["non_numeric"])))
+    checks.append(("negative_engagement_count", any_of(masks["negative"])))
+    checks.append(("engagement_count_out_of_range", any_of(masks["not_count"])))
     checks.append(("missing_tweet_id", frame["tweet_id"].astype("string").fillna("").str.strip() == ""))
+    if REPEAT_COLUMN in frame:
+        checks.append(("duplicate_tweet_id", frame[REPEAT_COLUMN].astype("string").str.lower().isin(["true", "1"])))
 
     bad = pd.Series(False, index=frame.index)
     for reason, mask in checks:
@@ -71,9 +122,9 @@ def clean_tweets(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         "trading_day": day[keep],
         "text": text.astype(str),
         "is_retweet": text.str.startswith("RT @").astype(bool),
-        "comment_num": counts["comment_num"][keep].astype("int64"),
-        "retweet_num": counts["retweet_num"][keep].astype("int64"),
-        "like_num": counts["like_num"][keep].astype("int64"),
+        "comment_num": counts["comment_num"][keep],
+        "retweet_num": counts["retweet_num"][keep],
+        "like_num": counts["like_num"][keep],
     }).reset_index(drop=True)
     return clean, _concat_rejects(rejected)
 
@@ -93,14 +144,16 @@ def clean_prices(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         ("non_numeric_price", prices.isna().any(axis=1) | ~np.isfinite(prices).all(axis=1)),
         ("non_numeric_volume", values["volume"].isna() | ~np.isfinite(values["volume"])),
         ("non_positive_price", (prices <= 0).any(axis=1)),
+        ("price_out_of_range", (prices > MAX_PRICE).any(axis=1)),
         ("negative_volume", values["volume"] < 0),
+        ("volume_out_of_range", values["volume"] > MAX_VOLUME),
         ("high_below_open_or_close", h < np.maximum(o, c)),
         ("low_above_open_or_close", lo > np.minimum(o, c)),
     ]
     rejected: list[pd.DataFrame] = []
     bad = pd.Series(False, index=frame.index)
     for reason, mask in checks:
-        mask = mask.astype(bool) & ~bad
+        mask = mask.fillna(True).astype(bool) & ~bad
         if mask.any():
             rejected.append(_rejects(frame, mask, reason, day))
         bad |= mask
@@ -125,8 +178,10 @@ def _parse_day(values: pd.Series) -> pd.Series:
     day = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
     if iso.any():
         day[iso] = pd.to_datetime(text[iso].str.slice(0, 10), format="%Y-%m-%d", errors="coerce")
-    if (~iso).any():
-        day[~iso] = pd.to_datetime(text[~iso], format="mixed", errors="coerce")
+    # Other layouts must name a year: a bare time ('12:00') would otherwise parse as today.
+    other = ~iso & text.str.contains(r"\d{4}")
+    if other.any():
+        day[other] = pd.to_datetime(text[other], format="mixed", errors="coerce")
     return day.dt.normalize()
 
 

@@ -20,7 +20,12 @@ from pathlib import Path
 PG_URL_ENV = "FINPULSE_PG_URL"
 MLFLOW_URI_ENV = "FINPULSE_MLFLOW_URI"
 POSTGRES_INSTANCE_YAML = Path(__file__).resolve().parent.parent / "deployments" / "dagster-postgres.yaml"
-SQLITE_INSTANCE_YAML = "telemetry:\n  enabled: false\n"
+# Run monitoring acts while the daemon runs (`make ui` runs it): a run whose worker was killed is marked
+# FAILED after max_runtime_seconds (the default run launcher cannot probe a worker's health); docs/reliability.md.
+RUN_MONITORING_YAML = ("run_monitoring:\n  enabled: true\n  start_timeout_seconds: 180\n  cancel_timeout_seconds: 180\n"
+                       f"  max_runtime_seconds: {int(os.environ.get('RUN_MAX_SECONDS', '7200'))}\n"
+                       "  poll_interval_seconds: 30\n")
+SQLITE_INSTANCE_YAML = "telemetry:\n  enabled: false\n" + RUN_MONITORING_YAML
 MLFLOW_DATABASE_SUFFIX = "_mlflow"
 
 
@@ -122,7 +127,7 @@ def prepare_home(home: Path, url: str = "") -> str:
     """Writes home/dagster.yaml for `url` (Postgres) or SQLite; returns a one-line description."""
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
-    wanted = POSTGRES_INSTANCE_YAML.read_text() if url else SQLITE_INSTANCE_YAML
+    wanted = POSTGRES_INSTANCE_YAML.read_text() + RUN_MONITORING_YAML if url else SQLITE_INSTANCE_YAML
     current = config.read_text() if config.exists() else None
     current_is_pg = current is not None and "postgres" in current
     if url and _holds_sqlite_runs(home) and not current_is_pg:

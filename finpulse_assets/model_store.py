@@ -8,7 +8,8 @@ directory instead of piling up copies, and anything else gets a new directory
 
 Directories are written under a temporary name and renamed into place only
 when complete, so a failed training run never leaves a half-written model
-where a reader would find it.
+where a reader would find it; the temporary directories a killed run leaves
+behind are removed by the next write of the same model (`stale_files`).
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
 from dagster import ConfigurableResource
+
+from finpulse_assets.stale_files import is_stale, sweep_stale, temporary_path
 
 
 class ModelStore(ConfigurableResource):
@@ -39,19 +41,31 @@ class ModelStore(ConfigurableResource):
 
 def _staged(final: Path) -> Iterator[Path]:
     final.parent.mkdir(parents=True, exist_ok=True)
-    token = uuid.uuid4().hex[:8]
-    tmp = final.with_name(f".{final.name}.{token}.tmp")
+    _restore_interrupted(final)
+    sweep_stale(final)
+    tmp = temporary_path(final)
     try:
         tmp.mkdir()
         yield tmp
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    old = final.with_name(f".{final.name}.{token}.old")
+    old = temporary_path(final, "old")
     if final.exists():
         final.rename(old)
     tmp.rename(final)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def _restore_interrupted(final: Path) -> None:
+    """A run killed between moving the old version aside and renaming the new one in leaves only `.old`:
+    put the old version back, so the sweep never removes the only copy."""
+    if final.exists():
+        return
+    for old in sorted(final.parent.glob(f".{final.name}.*.old")):
+        if is_stale(old):
+            old.rename(final)
+            return
 
 
 @contextmanager

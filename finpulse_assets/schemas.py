@@ -73,6 +73,7 @@ class PriceFeatures(pa.DataFrameModel):
     close: Series[float] = pa.Field(gt=0)
     adj_close: Series[float] = pa.Field(gt=0)
     history_complete: Series[bool]
+    missing_bars: Series[int] = pa.Field(ge=0)  # trading days without a bar in t's trailing window
     target_date: Series[pa.DateTime] = pa.Field(nullable=True)
     target_close: Series[float] = pa.Field(nullable=True, gt=0)
     target_adj_close: Series[float] = pa.Field(nullable=True, gt=0)

@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from finpulse_assets.models.integrity import file_hashes
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
@@ -72,6 +74,7 @@ def tiny_lstm_onnx(root: Path) -> dict:
     save_model(model, model_dir)
     export_onnx_files(model, model_dir, int8=False)
     return {"model_dir": str(root / "lstm_onnx"), "version": "lstm-test0001", "mode": "pooled", "window": WINDOW,
+            "sha256": file_hashes(root / "lstm_onnx"),
             "feature_columns": list(MODEL_FEATURE_COLUMNS),
             "models": {"*": {"dir": str(model_dir), "onnx_file": "model.onnx", "variant": "fp32", "reason": "test"}},
             "parity": {"passed": True, "max_abs_diff": 0.0, "tolerance": 1e-4},
@@ -91,6 +94,7 @@ def tiny_finbert_onnx(root: Path) -> dict:
     model, tokenizer = load_finetuned(base)
     result = export_onnx(model, tokenizer, root / "finbert_onnx", max_length=32)
     return {"onnx_dir": str(result.directory), "int8_file": result.int8_path.name,
+            "sha256": file_hashes(result.directory),
             "fp32_file": result.fp32_path.name, "version": "finbert-test0001", "model_dir": str(base),
             "parity": {"n": 10, "agreement": 1.0, "max_abs_prob_diff": 0.0, "passed": True},
             "registry": dict(CHAMPION), "mlflow_run_id": "run-finbert"}

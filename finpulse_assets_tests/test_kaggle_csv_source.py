@@ -5,7 +5,7 @@ import os
 import pandas as pd
 import pytest
 
-from finpulse_assets.cleaning import clean_tweets
+from finpulse_assets.cleaning import REPEAT_COLUMN, clean_tweets
 from finpulse_assets.sources import kaggle_csv
 from finpulse_assets.sources.base import RAW_TWEET_COLUMNS, SourceFileError
 from finpulse_assets.sources.kaggle_csv import KaggleCsvTweetSource
@@ -52,7 +52,7 @@ def by_writer(frame):
 
 def test_joins_on_tweet_id_and_keeps_everything_as_strings(tmp_path):
     out = write_dir(tmp_path).load_tweets(["AAPL", "GOOG"], START, END)
-    assert list(out.columns) == RAW_TWEET_COLUMNS
+    assert list(out.columns) == [*RAW_TWEET_COLUMNS, REPEAT_COLUMN]
     assert set(out["tweet_id"]) >= {"550441509175443456", "550441509175443461"}  # 18 digits, not floats
     assert all(isinstance(v, str) for col in RAW_TWEET_COLUMNS for v in out[col])
     # One row per (tweet, ticker): frank's tweet is filed under both.
@@ -91,7 +91,7 @@ def test_filters_to_the_requested_tickers(tmp_path):
     source = write_dir(tmp_path)
     goog = source.load_tweets(["GOOG"], START, END)
     assert list(goog["writer"]) == ["frank"] and list(goog["ticker"]) == ["GOOG"]
-    assert source.load_tweets(["MSFT"], START, END).columns.tolist() == RAW_TWEET_COLUMNS
+    assert source.load_tweets(["MSFT"], START, END).columns.tolist() == [*RAW_TWEET_COLUMNS, REPEAT_COLUMN]
     assert source.load_tweets(["MSFT"], START, END).empty
     assert source.available_tickers() == ["AAPL", "GOOG"]
 

@@ -187,8 +187,10 @@ def test_a_trading_day_without_tweets_gets_neutral_features_not_nan(chain, tmp_p
     io_dir = tmp_path / "assets"
     io_dir.mkdir()
     shutil.copy(chain.asset_dir("finbert_onnx").with_suffix(".json"), io_dir / "finbert_onnx.json")
+    # The instance holds the chain's tweets of that day: emptying it is a deliberate shrink.
     result = chain.materialize(["raw_tweets", "finbert_sentiment", "sentiment_features"], io_dir=io_dir,
                                resources={"tweet_source": FakeTweetSource(rows=raw[~window].to_dict("records"))},
+                               run_config={"raw_tweets": {"allow_shrink": True}},
                                ticker="AAA", days=(date(2024, 1, 8), date(2024, 1, 14)))
     assert result.success
     row = stored_partition(io_dir, "sentiment_features", "AAA", quiet)
@@ -333,6 +335,73 @@ def test_a_model_that_failed_parity_is_never_served(chain, tmp_path):
     result = chain.materialize(["predictions"], io_dir=io_dir, raise_on_error=False, ticker="AAA",
                                days=(date(2024, 4, 1), date(2024, 4, 5)))
     assert not result.success and "failed its ONNX parity check" in _step_error(result)
+
+
+def _flip_one_bit(path: Path, offset_fraction: float = 0.5) -> None:
+    data = bytearray(path.read_bytes())
+    data[int(len(data) * offset_fraction)] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def test_every_model_file_has_its_sha256_in_metadata_and_mlflow(chain):
+    from finpulse_assets.models.integrity import file_hashes
+
+    client = chain.mlflow().client()
+    for name, directory_key in (("lstm_model", "model_dir"), ("lstm_onnx", "model_dir"),
+                                ("finbert_model", "model_dir"), ("finbert_onnx", "onnx_dir")):
+        value = chain.stored(name)
+        assert value["sha256"] == file_hashes(value[directory_key]) and value["sha256"]
+        assert chain.metadata(name)["file_sha256"] == value["sha256"]
+        tags = client.get_run(value["mlflow_run_id"]).data.tags
+        assert {k.removeprefix("sha256/"): v for k, v in tags.items() if k.startswith("sha256/")} == value["sha256"]
+
+
+def _copy_model(chain, tmp_path, name: str, directory_key: str) -> tuple[dict, Path]:
+    """The stored `name` value pointing at a copy of its model directory, in a copy of the asset storage."""
+    value = chain.stored(name)
+    source = Path(value[directory_key])
+    copy = tmp_path / "models" / source.name
+    shutil.copytree(source, copy)
+    text = json.dumps(value).replace(json.dumps(str(source))[1:-1], json.dumps(str(copy))[1:-1])
+    io_dir = tmp_path / "assets"
+    shutil.copytree(chain.storage / "assets", io_dir)
+    (io_dir / f"{name}.json").write_text(text)
+    return json.loads(text), io_dir
+
+
+def test_predictions_refuse_an_lstm_onnx_file_with_one_flipped_bit(chain, tmp_path):
+    lstm_onnx, io_dir = _copy_model(chain, tmp_path, "lstm_onnx", "model_dir")
+    spec = next(iter(lstm_onnx["models"].values()))
+    onnx_file = Path(spec["dir"]) / spec["onnx_file"]
+    _flip_one_bit(onnx_file)
+    result = chain.materialize(["predictions"], io_dir=io_dir, raise_on_error=False, ticker="AAA",
+                               days=(date(2024, 4, 1), date(2024, 4, 5)))
+    error = _step_error(result)
+    assert not result.success and str(onnx_file) in error and "refusing to load a changed model file" in error
+    relative = onnx_file.relative_to(lstm_onnx["model_dir"]).as_posix()
+    assert lstm_onnx["sha256"][relative] in error  # the recorded hash, next to the actual one
+    assert not list((io_dir / "predictions").rglob("2024-04-0*.parquet")) or all(
+        pd.read_parquet(p).equals(pd.read_parquet(chain.asset_dir("predictions") / p.relative_to(
+            io_dir / "predictions"))) for p in (io_dir / "predictions").rglob("2024-04-0*.parquet"))
+
+
+def test_finbert_sentiment_refuses_a_changed_int8_model(chain, tmp_path):
+    finbert_onnx, io_dir = _copy_model(chain, tmp_path, "finbert_onnx", "onnx_dir")
+    _flip_one_bit(Path(finbert_onnx["onnx_dir"]) / finbert_onnx["int8_file"])
+    result = chain.materialize(["finbert_sentiment"], io_dir=io_dir, raise_on_error=False, ticker="AAA",
+                               days=(date(2024, 4, 1), date(2024, 4, 5)))
+    assert not result.success and "has sha256" in _step_error(result)
+
+
+def test_packaging_refuses_a_changed_model_file(chain, tmp_path):
+    from finpulse_assets.models.integrity import ModelIntegrityError
+    from finpulse_assets.serving.bundle import stage_forecaster
+
+    lstm_onnx, _ = _copy_model(chain, tmp_path, "lstm_onnx", "model_dir")
+    spec = next(iter(lstm_onnx["models"].values()))
+    _flip_one_bit(Path(spec["dir"]) / "config.json", 0.0)
+    with pytest.raises(ModelIntegrityError, match="config.json has sha256"):
+        stage_forecaster(lstm_onnx, TICKERS, tmp_path / "bundle")
 
 
 def test_the_training_row_of_t_ignores_tweets_and_prices_after_t(chain, tmp_path):

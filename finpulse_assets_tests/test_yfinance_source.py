@@ -111,7 +111,7 @@ def test_download_is_called_with_explicit_arguments_and_an_exclusive_end(monkeyp
     source(actions=True).load_prices(["AAPL"], date(2024, 1, 2), date(2024, 1, 4))
     assert seen == {"tickers": ["AAPL"], "start": "2024-01-02", "end": "2024-01-05", "interval": "1d",
                     "auto_adjust": False, "actions": True, "group_by": "column", "progress": False,
-                    "threads": False, "multi_level_index": True}
+                    "threads": False, "multi_level_index": True, "timeout": 5.0}
 
 
 def test_rate_limit_then_success_backs_off_exponentially(monkeypatch, sleeps):
@@ -187,3 +187,41 @@ def test_real_yf_download_unknown_ticker_is_named(monkeypatch, sleeps):
     with pytest.raises(SourceFileError, match="yfinance:ZZZZ"):
         source().load_prices(["AAPL", "ZZZZ"], date(2024, 1, 2), date(2024, 1, 4))
     assert sleeps == []
+
+
+def test_no_network_is_a_network_error_quickly_after_bounded_retries(monkeypatch, sleeps):
+    """yf.download itself, offline: the DNS failure it logs becomes the error, not 'unknown symbol'."""
+    import logging
+    import time
+
+    def download(**kwargs):
+        logging.getLogger("yfinance").error(
+            "Failed to get ticker 'AAPL' reason: Failed to perform, curl: (6) Could not resolve host: "
+            "query2.finance.yahoo.com.")
+        return pd.DataFrame()
+
+    monkeypatch.setattr(yfinance_source.yf, "download", download)
+    started = time.perf_counter()
+    with pytest.raises(yfinance_source.YFinanceNetworkError, match="Could not resolve host") as err:
+        source().load_prices(["AAPL"], date(2024, 1, 2), date(2024, 1, 4))
+    assert "network error" in str(err.value) and "3 attempts" in str(err.value)
+    assert sleeps == [0.5, 1.0]  # two retries with backoff, then the error
+    assert time.perf_counter() - started < 2
+
+
+def test_a_silent_network_is_a_network_error_at_the_attempt_deadline(monkeypatch, sleeps):
+    import threading
+    import time
+
+    release = threading.Event()
+
+    def download(**kwargs):  # a proxy that accepts and never answers
+        release.wait(30)
+        return pd.DataFrame()
+
+    monkeypatch.setattr(yfinance_source.yf, "download", download)
+    started = time.perf_counter()
+    with pytest.raises(yfinance_source.YFinanceNetworkError, match=r"did not answer .* within 0.4 s"):
+        source(attempt_seconds_per_ticker=0.2).load_prices(["AAPL"], date(2024, 1, 2), date(2024, 1, 4))
+    assert time.perf_counter() - started < 2 and sleeps == []
+    release.set()

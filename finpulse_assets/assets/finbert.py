@@ -31,9 +31,10 @@ from dagster import (
 )
 from pydantic import Field
 
-from finpulse_assets.assets.reporting import mib, mlflow_tags, registry_text
+from finpulse_assets.assets.reporting import mib, mlflow_tags, registry_text, sha256_tags
 from finpulse_assets.mlflow_tracking import MlflowTracking
 from finpulse_assets.model_store import ModelStore, content_key, frame_fingerprint, staged_dir
+from finpulse_assets.models.integrity import file_hashes, verify_files
 
 FINBERT_REGISTERED_MODEL = "finpulse-finbert"
 PARITY_CHECK = "onnx_parity"
@@ -218,6 +219,8 @@ def build_finbert_assets():
                              "model_mib": mib(final_dir)})
             run.log_text(metrics["confusion_matrix_markdown"], "confusion_matrix.md")
             run.log_artifacts(final_dir, "model")
+            hashes = file_hashes(final_dir)
+            run.set_tags(sha256_tags(hashes))
             run_id = run.run_id
 
         context.log.info(f"finbert_model {version}: accuracy {metrics['accuracy']:.4f}, macro-F1 "
@@ -227,9 +230,10 @@ def build_finbert_assets():
             "finetuned": config.finetune, "max_length": config.max_length, "validation_file": VALIDATION_FILE,
             "val_accuracy": metrics["accuracy"], "val_macro_f1": metrics["macro_f1"],
             "majority_baseline": baseline, "first_val_day": metrics["first_val_day"],
-            "mlflow_run_id": run_id,
+            "mlflow_run_id": run_id, "sha256": hashes,
         }
         yield Output(value, metadata={
+            "file_sha256": MetadataValue.json(hashes),
             "accuracy_vs_vader": MetadataValue.float(metrics["accuracy"]),
             "macro_f1_vs_vader": MetadataValue.float(metrics["macro_f1"]),
             "majority_class_baseline": MetadataValue.md(
@@ -280,6 +284,7 @@ def build_finbert_assets():
         from finpulse_assets.models.finbert.train import load_finetuned
 
         model_dir = Path(finbert_model["model_dir"])
+        verify_files(model_dir, finbert_model.get("sha256"), what="finbert_model")
         model, tokenizer = load_finetuned(model_dir)
         validation = pd.read_parquet(model_dir / finbert_model["validation_file"])
         texts = validation["text"].tolist()
@@ -290,6 +295,7 @@ def build_finbert_assets():
             exported = export_onnx(model, tokenizer, out, max_length=finbert_model["max_length"],
                                    fp32_layers=config.fp32_layers)
         export_seconds = time.perf_counter() - started
+        hashes = file_hashes(onnx_dir)
 
         started = time.perf_counter()
         with torch_threads(config.torch_threads):
@@ -332,10 +338,11 @@ def build_finbert_assets():
                     reasons.append(f"validation macro-F1 {finbert_model['val_macro_f1']:.4f} does not beat the "
                                    f"majority baseline {finbert_model['majority_baseline']['macro_f1']:.4f}")
                 registry = {"status": "candidate", "reason": "; ".join(reasons)}
-            run.set_tags({"finpulse.registry_status": registry["status"]})
+            run.set_tags({"finpulse.registry_status": registry["status"]} | sha256_tags(hashes))
             run_id = run.run_id
 
         value = {
+            "sha256": hashes,
             "onnx_dir": str(onnx_dir), "int8_file": exported.int8_path.name, "fp32_file": exported.fp32_path.name,
             "version": finbert_model["version"], "model_dir": str(model_dir),
             "parity": {"n": result["n"], "agreement": result["agreement"],
@@ -356,6 +363,7 @@ def build_finbert_assets():
             "registry": registry_text(registry),
             "registry_status": registry["status"],  # what the packaging sensor reads
             "model_version": finbert_model["version"], "onnx_dir": MetadataValue.path(str(onnx_dir)),
+            "file_sha256": MetadataValue.json(hashes),
             "mlflow_run_id": run_id, "mlflow_parent_run_id": finbert_model["mlflow_run_id"],
         })
         yield AssetCheckResult(

@@ -23,10 +23,11 @@ from dagster import (
 )
 from pydantic import Field
 
-from finpulse_assets.assets.reporting import mib, mlflow_tags, png_markdown, registry_text
+from finpulse_assets.assets.reporting import mib, mlflow_tags, png_markdown, registry_text, sha256_tags
 from finpulse_assets.features.training_set import MODEL_FEATURE_COLUMNS, SENTIMENT_FEATURE_COLUMNS
 from finpulse_assets.mlflow_tracking import MlflowTracking
 from finpulse_assets.model_store import ModelStore, content_key, frame_fingerprint, staged_dir
+from finpulse_assets.models.integrity import file_hashes, verify_files
 
 LSTM_REGISTERED_MODEL = "finpulse-lstm"
 PARITY_CHECK = "onnx_parity"
@@ -106,6 +107,7 @@ def build_lstm_assets():
             save_lstm_run(run_result, out, title=f"{version}: test split, next-day close",
                                   extra={"version": version, "pooling": run_result.pooling})
         plot = (final_dir / PLOT_FILE).read_bytes()
+        hashes = file_hashes(final_dir)
 
         with mlflow.start_run("lstm_model", tags=mlflow_tags(context, model_version=version)) as run:
             run.log_params(config.model_dump() | {"model_version": version, "mode": run_result.mode,
@@ -120,6 +122,7 @@ def build_lstm_assets():
             run.log_artifacts(final_dir, "model")
             run.log_artifact(final_dir / PLOT_FILE, "plots")
             run.log_text(metrics_markdown(run_result.test_metrics), "test_metrics.md")
+            run.set_tags(sha256_tags(hashes))
             run_id = run.run_id
 
         test, val = run_result.test_metrics, run_result.val_metrics
@@ -133,6 +136,7 @@ def build_lstm_assets():
             "feature_columns": list(MODEL_FEATURE_COLUMNS), "window": config.window,
             "val_metrics": val, "test_metrics": test, "beats_random_walk_on_val": beats_rw,
             "pooling_reason": run_result.pooling_reason, "split": split, "mlflow_run_id": run_id,
+            "sha256": hashes,
         }
         yield Output(value, metadata={
             "test_metrics": MetadataValue.md(
@@ -154,6 +158,7 @@ def build_lstm_assets():
             "train_seconds": MetadataValue.float(round(train_seconds, 2)),
             "model_mib": MetadataValue.float(mib(final_dir)),
             "model_version": version, "model_dir": MetadataValue.path(str(final_dir)),
+            "file_sha256": MetadataValue.json(hashes),
             "forecast_plot_file": MetadataValue.path(str(final_dir / PLOT_FILE)),
             "mlflow_run_id": run_id, "mlflow_tracking_uri": mlflow.resolved_tracking_uri(),
         })
@@ -184,10 +189,12 @@ def build_lstm_assets():
         # lstm_model's, so materializing lstm_model again never removes what predictions read.
         model_dir = model_store.model_dir("lstm_onnx", lstm_model["version"])
         started = time.perf_counter()
+        verify_files(lstm_model["model_dir"], lstm_model.get("sha256"), what="lstm_model")
         with staged_dir(model_dir) as out:
             shutil.copytree(lstm_model["model_dir"], out, dirs_exist_ok=True)
             reports = export_onnx_run(out)
         seconds = time.perf_counter() - started
+        hashes = file_hashes(model_dir)
         passed = all(r["passed"] for r in reports.values())
         worst = max(reports.values(), key=lambda r: r["parity_max_abs_diff"] / r["tolerance"])
         models = {key: {"dir": str(model_dir / (POOLED if key == POOLED_KEY else key)),
@@ -218,11 +225,11 @@ def build_lstm_assets():
                     reasons.append(f"validation MAE {lstm_model['val_metrics']['lstm']['mae']:.4f} does not beat the "
                                    f"random walk's {lstm_model['val_metrics']['random_walk']['mae']:.4f}")
                 registry = {"status": "candidate", "reason": "; ".join(reasons)}
-            run.set_tags({"finpulse.registry_status": registry["status"]})
+            run.set_tags({"finpulse.registry_status": registry["status"]} | sha256_tags(hashes))
             run_id = run.run_id
 
         value = {
-            "model_dir": str(model_dir), "version": lstm_model["version"], "mode": lstm_model["mode"],
+            "model_dir": str(model_dir), "version": lstm_model["version"], "mode": lstm_model["mode"], "sha256": hashes,
             "window": lstm_model["window"], "feature_columns": lstm_model["feature_columns"], "models": models,
             "parity": {"passed": passed, "max_abs_diff": worst["parity_max_abs_diff"],
                        "tolerance": worst["tolerance"]},
@@ -238,6 +245,7 @@ def build_lstm_assets():
             "registry_status": registry["status"],  # what the packaging sensor reads
             "export_seconds": MetadataValue.float(round(seconds, 2)),
             "model_version": lstm_model["version"], "model_dir": MetadataValue.path(str(model_dir)),
+            "file_sha256": MetadataValue.json(hashes),
             "mlflow_run_id": run_id, "mlflow_parent_run_id": lstm_model["mlflow_run_id"],
         })
         yield AssetCheckResult(

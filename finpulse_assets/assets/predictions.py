@@ -12,7 +12,8 @@ from dagster import (
 from finpulse_assets.assets.partitioned import emit, run_partitions, schema_check_spec, split_by_partition
 from finpulse_assets.features.training_set import join_features
 # forecast_frame lives in a dagster-free module: the BentoML service serves with the same code.
-from finpulse_assets.models.lstm.forecast import forecast_frame
+from finpulse_assets.models.integrity import ModelIntegrityError
+from finpulse_assets.models.lstm.forecast import forecast_frame, verify_export
 from finpulse_assets.partitions import TICKER_DAY_BACKFILL_POLICY, day_window_mapping
 from finpulse_assets.schemas import Predictions
 
@@ -48,6 +49,10 @@ def build_prediction_assets(partitions_def):
         if not lstm_onnx["parity"]["passed"]:
             raise Failure(f"lstm_onnx {lstm_onnx['version']} failed its ONNX parity check "
                           f"(max abs diff {lstm_onnx['parity']['max_abs_diff']:.2e}); refusing to serve it")
+        try:
+            verify_export(lstm_onnx)
+        except ModelIntegrityError as exc:
+            raise Failure(f"predictions: {exc}") from exc
         window = int(lstm_onnx["window"])
         if window > MAX_WINDOW:
             raise Failure(f"lstm_model window {window} > {MAX_WINDOW}: predictions load only "

@@ -2,10 +2,20 @@
 
 
 import pandas as pd
-from dagster import AssetExecutionContext, AssetIn, asset
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetIn,
+    MetadataValue,
+    asset,
+)
 
+from finpulse_assets.assets.completeness import ReplaceConfig, guard_replacement
 from finpulse_assets.assets.partitioned import emit, run_partitions, schema_check_spec, split_by_partition
 from finpulse_assets.cleaning import clean_prices
+from finpulse_assets.market_calendar import is_trading_day
 from finpulse_assets.features.price import LOOKAHEAD_CALENDAR_DAYS, LOOKBACK_CALENDAR_DAYS, features_by_ticker
 from finpulse_assets.partitions import TICKER_DAY_BACKFILL_POLICY, day_window_mapping
 from finpulse_assets.schemas import PriceFeatures, RawPrices
@@ -16,26 +26,44 @@ from finpulse_assets.sources.base import PriceSource
 PRICE_WINDOW_MAPPING = day_window_mapping(-LOOKBACK_CALENDAR_DAYS, LOOKAHEAD_CALENDAR_DAYS)
 
 
+TRADING_DAYS_CHECK = "every_trading_day_has_a_bar"
+
+
 def _missing_bar(part) -> str:
     return "no bar in the source for this trading day"
+
+
+def trading_days_check(frames) -> AssetCheckResult:
+    """Every NYSE trading day of the run has a bar; the missing ones listed (a warning: features flag the gap)."""
+    missing = sorted(p for p, f in frames.items() if f.empty and is_trading_day(p.day))
+    return AssetCheckResult(
+        check_name=TRADING_DAYS_CHECK, passed=not missing, severity=AssetCheckSeverity.WARN,
+        metadata={"trading_days": sum(is_trading_day(p.day) for p in frames), "missing_count": len(missing),
+                  "missing_days": MetadataValue.json([f"{p.ticker} {p.day}" for p in missing[:200]])})
 
 
 def build_price_assets(partitions_def):
     @asset(
         partitions_def=partitions_def,
         backfill_policy=TICKER_DAY_BACKFILL_POLICY,
-        check_specs=[schema_check_spec("raw_prices")],
+        check_specs=[schema_check_spec("raw_prices"),
+                     AssetCheckSpec(TRADING_DAYS_CHECK, asset="raw_prices",
+                                    description="Every NYSE trading day of the run has a bar (missing days "
+                                                "listed; price_features flag the days after a gap).")],
         group_name="price_data",
         kinds={"pandas", "parquet"},
     )
-    def raw_prices(context: AssetExecutionContext, price_source: PriceSource):
-        """The day's OHLCV and adjusted close; rows with impossible prices are rejected by reason."""
+    def raw_prices(context: AssetExecutionContext, config: ReplaceConfig, price_source: PriceSource):
+        """The day's OHLCV and adjusted close; rows with impossible prices are rejected by reason.
+        Refuses to replace stored bars with none (see ReplaceConfig)."""
         parts = run_partitions(context)
         tickers = sorted({p.ticker for p in parts})
         raw = price_source.load_prices(tickers, min(p.day for p in parts), max(p.day for p in parts))
         clean, rejects = clean_prices(raw)
         frames = split_by_partition(clean, parts, "date")
-        yield from emit(context, frames, RawPrices, rejects, empty_reason=_missing_bar)
+        replaced = guard_replacement(context, frames, config, price_source.location(tickers))
+        yield from emit(context, frames, RawPrices, rejects, empty_reason=_missing_bar, run_metadata=replaced)
+        yield trading_days_check(frames)
 
     @asset(
         partitions_def=partitions_def,

@@ -29,3 +29,8 @@ def registry_text(registry: dict) -> str:
     if registry["status"] == "champion":
         return f"champion: {registry['registered_model']} v{registry['version']} (alias @champion)"
     return f"candidate (not registered): {registry['reason']}"
+
+
+def sha256_tags(hashes: dict[str, str]) -> dict[str, str]:
+    """MLflow tags `sha256/<file>`: the content hash of every stored model file, next to the run's artifacts."""
+    return {f"sha256/{name}": digest for name, digest in hashes.items()}

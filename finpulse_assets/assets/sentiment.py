@@ -78,6 +78,15 @@ def build_sentiment_assets(partitions_def):
         if not finbert_onnx["parity"]["passed"]:
             raise Failure(f"finbert_onnx {finbert_onnx['version']} failed its ONNX parity check (label agreement "
                           f"{finbert_onnx['parity']['agreement']:.4f}); refusing to score with it")
+        from finpulse_assets.models.finbert.scoring import METADATA_FILE, TOKENIZER_FILE
+        from finpulse_assets.models.integrity import ModelIntegrityError, verify_files
+
+        try:
+            verify_files(finbert_onnx["onnx_dir"], finbert_onnx.get("sha256"),
+                         [finbert_onnx["int8_file"], TOKENIZER_FILE, METADATA_FILE],
+                         what=f"finbert_onnx {finbert_onnx['version']}")
+        except ModelIntegrityError as exc:
+            raise Failure(f"finbert_sentiment: {exc}") from exc
         parts = run_partitions(context)
         tweets = raw_tweets if len(raw_tweets) else pd.DataFrame(columns=["tweet_id", "ticker", "trading_day",
                                                                           "posted_at", "is_retweet", "text",

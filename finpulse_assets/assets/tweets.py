@@ -3,6 +3,7 @@
 import pandas as pd
 from dagster import AssetExecutionContext, AssetIn, asset
 
+from finpulse_assets.assets.completeness import ReplaceConfig, guard_replacement, guard_ticker_coverage
 from finpulse_assets.assets.partitioned import emit, run_partitions, schema_check_spec, split_by_partition
 from finpulse_assets.cleaning import clean_tweets
 from finpulse_assets.market_calendar import CLOSE_HOUR, MARKET_TZ, previous_trading_day
@@ -24,22 +25,26 @@ def build_tweet_assets(partitions_def):
         group_name="sentiment_data",
         kinds={"pandas", "parquet"},
     )
-    def raw_tweets(context: AssetExecutionContext, tweet_source: TweetSource):
+    def raw_tweets(context: AssetExecutionContext, config: ReplaceConfig, tweet_source: TweetSource):
         """The tweets filed under the ticker that count toward the trading day.
 
         A tweet counts toward trading day t when posted after the previous
         trading day's 16:00 New York close and at or before t's close; closed
-        days are empty. Deduplicated by tweet_id, HTML entities unescaped."""
+        days are empty. Deduplicated by tweet_id (the first row of an id in the source is the tweet), HTML
+        entities unescaped. Refuses to replace stored partitions with fewer rows (see ReplaceConfig)."""
         parts = run_partitions(context)
         tickers = sorted({p.ticker for p in parts})
         first, last = min(p.day for p in parts), max(p.day for p in parts)
         # (close before the first day, close of the last day]: load_tweets is [start, end).
         start = _close_utc(previous_trading_day(first)) + pd.Timedelta(seconds=1)
         end = _close_utc(last) + pd.Timedelta(seconds=1)
+        where = tweet_source.location(tickers)
+        guard_ticker_coverage(context, tickers, tweet_source.available_tickers(), config, where)
         raw = tweet_source.load_tweets(tickers, start, end)
         clean, rejects = clean_tweets(raw)
         frames = split_by_partition(clean, parts, "trading_day")
-        yield from emit(context, frames, RawTweets, rejects)
+        replaced = guard_replacement(context, frames, config, where)
+        yield from emit(context, frames, RawTweets, rejects, run_metadata=replaced)
 
     @asset(
         partitions_def=partitions_def,

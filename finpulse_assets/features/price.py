@@ -6,6 +6,12 @@ expanding or exponential statistics), so a feature of t does not depend on
 how much earlier history happened to be loaded, and never on anything after t.
 Next-day targets are in separate `target_*` columns and are the only columns
 that read day t+1.
+
+A missing bar (an NYSE trading day between two bars with no bar of its own)
+never goes unsaid: `missing_bars` counts the trading days missing inside t's
+trailing window, `history_complete` is False while it is above 0 (training and
+serving drop those rows), and the targets of t are NaN when the next bar is not
+the next trading day. Extra bars on closed days are not gaps.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import pandas as pd
 
 from finpulse_assets.features import grouped
 from finpulse_assets.features.keys import as_datetime, is_key_sorted
+from finpulse_assets.market_calendar import trading_days
 
 # Longest trailing window below, plus one bar for the first return.
 MIN_HISTORY_BARS = 21
@@ -55,6 +62,18 @@ def _volume_z(volume: np.ndarray, pos: np.ndarray, window: int) -> np.ndarray:
     return np.where(np.isnan(mean), np.nan, np.nan_to_num(z, nan=0.0, posinf=np.inf, neginf=-np.inf))
 
 
+def _missing_before(date: pd.Series, pos: np.ndarray) -> np.ndarray:
+    """NYSE trading days strictly between each bar and the previous bar of its key (0 for a key's first bar)."""
+    if not len(date):
+        return np.zeros(0)
+    days = date.to_numpy(dtype="datetime64[ns]")
+    open_days = trading_days(pd.Timestamp(days.min()).date(), pd.Timestamp(days.max()).date()).to_numpy()
+    prev = grouped.source_rows(pos, 1)
+    after_prev = np.searchsorted(open_days, days[np.maximum(prev, 0)], side="right")
+    before_this = np.searchsorted(open_days, days, side="left")
+    return np.where(prev >= 0, np.maximum(before_this - after_prev, 0), 0).astype(np.float64)
+
+
 def _features(b: pd.DataFrame, key: pd.Series) -> pd.DataFrame:
     """Features and targets of bars `b` sorted by (key, date) on a RangeIndex; every window stays within its key.
 
@@ -67,8 +86,16 @@ def _features(b: pd.DataFrame, key: pd.Series) -> pd.DataFrame:
     open_, high, low, close, adj = (column(c) for c in ("open", "high", "low", "close", "adj_close"))
     with np.errstate(divide="ignore", invalid="ignore"):
         log_ret = grouped.diff(np.log(adj), pos)
-        next_adj = grouped.shift(adj, pos, -1)
         date = as_datetime(b["date"])
+        missing = _missing_before(date, pos)
+        # Trading days missing between the bars of t's trailing window (its MIN_HISTORY_BARS - 1 steps).
+        # A running sum works across keys: a key's first row adds 0, so it never carries another key's gaps.
+        running = np.cumsum(missing)
+        rows = np.arange(len(pos))
+        missing_in_window = running - running[rows - np.minimum(pos, MIN_HISTORY_BARS - 1)] if len(pos) else missing
+        # The next bar is the next trading day: else the target spans a gap and is not a next-day target.
+        next_is_next_day = grouped.shift(missing, pos, -1) == 0
+        next_adj = np.where(next_is_next_day, grouped.shift(adj, pos, -1), np.nan)
         cols = {
             "date": date.to_numpy(),
             "close": close,
@@ -84,10 +111,12 @@ def _features(b: pd.DataFrame, key: pd.Series) -> pd.DataFrame:
             "hl_range": (high - low) / close,
             "oc_return": close / open_ - 1,
             "gap": open_ / grouped.shift(close, pos, 1) - 1,
-            "history_complete": pos >= MIN_HISTORY_BARS - 1,
-            # Targets: the next bar. The only place that reads t+1.
-            "target_date": date.array.take(grouped.source_rows(pos, -1), allow_fill=True),
-            "target_close": grouped.shift(close, pos, -1),
+            "history_complete": (pos >= MIN_HISTORY_BARS - 1) & (missing_in_window == 0),
+            "missing_bars": missing_in_window.astype(np.int64),
+            # Targets: the next bar when it is the next trading day. The only place that reads t+1.
+            "target_date": date.array.take(np.where(next_is_next_day, grouped.source_rows(pos, -1), -1),
+                                           allow_fill=True),
+            "target_close": np.where(next_is_next_day, grouped.shift(close, pos, -1), np.nan),
             "target_adj_close": next_adj,
             "target_return": next_adj / adj - 1,
             "target_log_return": np.log(next_adj) - np.log(adj),

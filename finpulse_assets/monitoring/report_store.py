@@ -9,7 +9,6 @@ open file:// links), so the `report` link in the asset metadata opens it.
 from __future__ import annotations
 
 import os
-import uuid
 from datetime import date
 from pathlib import Path
 
@@ -17,6 +16,8 @@ from dagster import ConfigurableResource
 
 import evidently
 from evidently.legacy.utils.dashboard import STATIC_PATH
+
+from finpulse_assets.stale_files import sweep_stale, temporary_path
 
 LIBRARY_FILE = f"evidently-{evidently.__version__}.js"
 
@@ -48,6 +49,10 @@ class ReportStore(ConfigurableResource):
 
 def _write_atomically(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    sweep_stale(path)
+    tmp = temporary_path(path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -7,6 +7,9 @@ columns, which file each model serves, the tickers served).
 (what OnnxSentimentScorer reads) and sentiment.json.
 
 Only serving files are copied: no safetensors, no fp32 FinBERT, no pickle.
+Each file's sha256 is checked against what the model asset recorded before it
+is copied, and recorded in the manifest; reading a bundle (the service at start)
+verifies every file against the manifest and refuses a mismatch.
 """
 
 from __future__ import annotations
@@ -17,14 +20,15 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from finpulse_assets.models.finbert.scoring import METADATA_FILE, TOKENIZER_FILE
-from finpulse_assets.models.lstm.forecast import POOLED_KEY
+from finpulse_assets.models.integrity import file_hashes, verify_files
+from finpulse_assets.models.lstm.forecast import POOLED_KEY, verify_export
 from finpulse_assets.models.lstm.serving import CONFIG_FILE
 
 FORECASTER_MODEL = "finpulse-forecaster"
 SENTIMENT_MODEL = "finpulse-sentiment"
 FORECASTER_MANIFEST = "forecaster.json"
 SENTIMENT_MANIFEST = "sentiment.json"
-BUNDLE_FORMAT_VERSION = 1
+BUNDLE_FORMAT_VERSION = 2  # 2: every file's sha256 in the manifest
 
 
 def _sub_dir(key: str) -> str:
@@ -36,6 +40,7 @@ def stage_forecaster(lstm_onnx: Mapping, tickers: Iterable[str], out: Path) -> d
 
     `tickers`: what a pooled model serves (the tickers it was trained on); per-ticker models serve their own.
     """
+    verify_export(lstm_onnx)
     models = {}
     for key, spec in lstm_onnx["models"].items():
         target = out / _sub_dir(key)
@@ -49,7 +54,8 @@ def stage_forecaster(lstm_onnx: Mapping, tickers: Iterable[str], out: Path) -> d
     manifest = {"format_version": BUNDLE_FORMAT_VERSION, "version": lstm_onnx["version"],
                 "mode": lstm_onnx.get("mode"), "window": int(lstm_onnx["window"]),
                 "feature_columns": list(lstm_onnx["feature_columns"]), "models": models, "tickers": served,
-                "parity": dict(lstm_onnx["parity"]), "registry": dict(lstm_onnx["registry"])}
+                "parity": dict(lstm_onnx["parity"]), "registry": dict(lstm_onnx["registry"]),
+                "sha256": file_hashes(out)}
     (out / FORECASTER_MANIFEST).write_text(json.dumps(manifest, indent=2))
     return manifest
 
@@ -57,22 +63,27 @@ def stage_forecaster(lstm_onnx: Mapping, tickers: Iterable[str], out: Path) -> d
 def stage_sentiment(finbert_onnx: Mapping, out: Path) -> dict:
     """Copy the int8 model, tokenizer and scorer metadata of a `finbert_onnx` export into `out`."""
     source = Path(finbert_onnx["onnx_dir"])
+    files = [finbert_onnx["int8_file"], TOKENIZER_FILE, METADATA_FILE]
+    verify_files(source, finbert_onnx.get("sha256"), files, what=f"finbert_onnx {finbert_onnx['version']}")
     out.mkdir(parents=True, exist_ok=True)
-    for name in (finbert_onnx["int8_file"], TOKENIZER_FILE, METADATA_FILE):
+    for name in files:
         shutil.copy2(source / name, out / name)
     manifest = {"format_version": BUNDLE_FORMAT_VERSION, "version": finbert_onnx["version"],
                 "int8_file": finbert_onnx["int8_file"], "parity": dict(finbert_onnx["parity"]),
-                "registry": dict(finbert_onnx["registry"])}
+                "registry": dict(finbert_onnx["registry"]), "sha256": file_hashes(out)}
     (out / SENTIMENT_MANIFEST).write_text(json.dumps(manifest, indent=2))
     return manifest
 
 
 def _manifest(path: Path) -> dict:
+    """The manifest, after every file it lists has been verified against its recorded sha256."""
     if not path.is_file():
         raise FileNotFoundError(f"model bundle manifest {str(path)!r} is missing")
     manifest = json.loads(path.read_text())
     if manifest.get("format_version") != BUNDLE_FORMAT_VERSION:
-        raise ValueError(f"{path}: unsupported format_version {manifest.get('format_version')!r}")
+        raise ValueError(f"{path}: unsupported format_version {manifest.get('format_version')!r} (expected "
+                         f"{BUNDLE_FORMAT_VERSION}: build the bento again)")
+    verify_files(path.parent, manifest.get("sha256"), what=f"model bundle {manifest.get('version')}")
     return manifest
 
 

@@ -58,6 +58,10 @@ class TweetSource(ConfigurableResource, ABC):
     def available_tickers(self) -> list[str]:
         """Tickers the source holds tweets for."""
 
+    def location(self, tickers: Sequence[str]) -> str:
+        """Where the tweets of `tickers` come from, for error messages (a file, a service)."""
+        return type(self).__name__
+
 
 class PriceSource(ConfigurableResource, ABC):
     """Daily OHLCV in the Yahoo layout (Date, Open, High, Low, Close, Adj Close, Volume)."""
@@ -73,6 +77,10 @@ class PriceSource(ConfigurableResource, ABC):
     @abstractmethod
     def available_tickers(self) -> list[str]:
         """Tickers the source holds prices for."""
+
+    def location(self, tickers: Sequence[str]) -> str:
+        """Where the bars of `tickers` come from, for error messages (files, a service)."""
+        return type(self).__name__
 
     def available_days(self, ticker: str, start: date, end: date) -> list[date]:
         """Trading days in [start, end] the source holds a bar for: what the new-data sensor asks.

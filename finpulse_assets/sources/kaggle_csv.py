@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from finpulse_assets.cleaning import FIRST_POST_SECONDS, LAST_POST_SECONDS, REPEAT_COLUMN
 from finpulse_assets.sources.base import RAW_TWEET_COLUMNS, SourceFileError, TweetSource
 from finpulse_assets.sources.csv_files import FileCache, read_csv_file
 
@@ -30,7 +31,9 @@ class KaggleCsvTweetSource(TweetSource):
 
     def load_tweets(self, tickers: Sequence[str], start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
         """Rows filed under `tickers` posted in [start, end) (naive bounds are UTC), plus those
-        rows whose post_date is not a number, which belong to no window and are left to cleaning."""
+        rows whose post_date is not a usable time (not a number, not finite, out of range), which
+        belong to no window and are left to cleaning to count. Rows come in file order, with
+        REPEAT_COLUMN set on a row whose tweet_id appeared earlier in Tweet.csv."""
         by_ticker = self._by_ticker()
         lo, hi = _utc_seconds(start), _utc_seconds(end)
         parts = []
@@ -40,13 +43,17 @@ class KaggleCsvTweetSource(TweetSource):
             frame, seconds = by_ticker[ticker]
             n_numeric = int(np.count_nonzero(~np.isnan(seconds)))  # NaN sort last
             first, stop = np.searchsorted(seconds[:n_numeric], [lo, hi], side="left")
-            parts.append(frame.iloc[np.r_[first:stop, n_numeric:len(frame)]])
+            part = frame.iloc[np.r_[first:stop, n_numeric:len(frame)]]
+            parts.append(part.sort_values(_FILE_ROW, kind="stable").drop(columns=_FILE_ROW))
         if not parts:
-            return pd.DataFrame({c: pd.Series(dtype=object) for c in RAW_TWEET_COLUMNS})
+            return pd.DataFrame({c: pd.Series(dtype=object) for c in [*RAW_TWEET_COLUMNS, REPEAT_COLUMN]})
         return pd.concat(parts, ignore_index=True)
 
     def available_tickers(self) -> list[str]:
         return sorted(self._by_ticker())
+
+    def location(self, tickers: Sequence[str]) -> str:
+        return str(Path(self.directory) / TWEET_FILE)
 
     def _by_ticker(self) -> dict[str, tuple[pd.DataFrame, np.ndarray]]:
         directory = Path(self.directory)
@@ -58,16 +65,25 @@ class KaggleCsvTweetSource(TweetSource):
             read_csv_file(tweet_path, TWEET_FILE_COLUMNS), read_csv_file(company_path, COMPANY_FILE_COLUMNS)))
 
 
+_FILE_ROW = "_file_row"
+
+
 def _split_by_ticker(tweets: pd.DataFrame, company: pd.DataFrame) -> dict[str, tuple[pd.DataFrame, np.ndarray]]:
-    """Per ticker: its (tweet, ticker) rows sorted by numeric post_date (unparseable last), and those seconds."""
+    """Per ticker: its (tweet, ticker) rows sorted by usable post_date (no usable time last), and those seconds."""
     company = company[COMPANY_FILE_COLUMNS].rename(columns={"ticker_symbol": "ticker"})
-    joined = tweets[TWEET_FILE_COLUMNS].merge(company, on="tweet_id", how="inner")[RAW_TWEET_COLUMNS]
+    tweets = tweets[TWEET_FILE_COLUMNS].assign(**{
+        _FILE_ROW: np.arange(len(tweets)),
+        # The first row of an id in the file is the tweet; a later copy is a duplicate, whatever its post_date.
+        REPEAT_COLUMN: tweets["tweet_id"].str.strip().duplicated(keep="first").to_numpy()})
+    joined = tweets.merge(company, on="tweet_id", how="inner")[[*RAW_TWEET_COLUMNS, REPEAT_COLUMN, _FILE_ROW]]
     seconds = pd.to_numeric(joined["post_date"], errors="coerce").astype("float64")
-    joined["_seconds"] = seconds.where(np.isfinite(seconds))  # 'inf' is no time either
+    usable = seconds.between(FIRST_POST_SECONDS, LAST_POST_SECONDS, inclusive="left")  # no inf, ms or -1
+    joined["_seconds"] = seconds.where(usable)
     joined = joined.sort_values("_seconds", kind="stable", na_position="last")
     out = {}
     for ticker, rows in joined.groupby("ticker", sort=False):
-        out[str(ticker)] = (rows[RAW_TWEET_COLUMNS].reset_index(drop=True), rows["_seconds"].to_numpy())
+        out[str(ticker)] = (rows[[*RAW_TWEET_COLUMNS, REPEAT_COLUMN, _FILE_ROW]].reset_index(drop=True),
+                            rows["_seconds"].to_numpy())
     return out
 
 

@@ -46,6 +46,10 @@ class YahooCsvPriceSource(PriceSource):
     def available_tickers(self) -> list[str]:
         return sorted(self._files())
 
+    def location(self, tickers: Sequence[str]) -> str:
+        files = self._files()
+        return ", ".join(str(files.get(t.upper(), Path(self.directory) / f"{t}.csv")) for t in tickers)
+
     def _files(self) -> dict[str, Path]:
         """Ticker (the file stem, upper case) -> its file."""
         directory = Path(self.directory)

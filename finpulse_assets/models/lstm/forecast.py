@@ -18,7 +18,8 @@ import pandas as pd
 
 from finpulse_assets.market_calendar import next_trading_day
 from finpulse_assets.models.lstm.dataset import Windows, build_windows
-from finpulse_assets.models.lstm.serving import OnnxForecaster
+from finpulse_assets.models.integrity import verify_files
+from finpulse_assets.models.lstm.serving import CONFIG_FILE, OnnxForecaster
 
 POOLED_KEY = "*"
 PREDICTION_COLUMNS = ["ticker", "date", "target_date", "close", "predicted_log_return", "predicted_return",
@@ -58,6 +59,17 @@ class ForecastModels:
             if rows.any():
                 log_return[rows] = forecaster.predict_windows(windows.take(rows))
         return log_return
+
+
+def verify_export(lstm_onnx: Mapping) -> None:
+    """Refuse an export whose served files (each model's config.json and kept ONNX file) changed since
+    `lstm_onnx` recorded their sha256 (models.integrity)."""
+    from pathlib import Path
+
+    root = Path(lstm_onnx["model_dir"])
+    names = [(Path(spec["dir"]) / name).relative_to(root).as_posix()
+             for spec in lstm_onnx["models"].values() for name in (CONFIG_FILE, spec["onnx_file"])]
+    verify_files(root, lstm_onnx.get("sha256"), names, what=f"lstm_onnx {lstm_onnx['version']}")
 
 
 def empty_forecasts() -> pd.DataFrame:

@@ -1,0 +1,57 @@
+"""Cost of the completeness guard's read of stored row counts (assets/completeness.stored_rows).
+
+Materializes raw_prices for one ticker over `--days` day partitions `--runs` times
+into an ephemeral instance (SQLite in a temp dir), then times stored_rows over
+the run's keys: the latest materialization per partition, then their metadata.
+
+    python benchmarks/completeness_guard.py --days 365 --runs 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from datetime import date, timedelta
+from types import SimpleNamespace
+
+from dagster import DagsterInstance, materialize
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+from finpulse_assets.assets.completeness import stored_rows
+from finpulse_assets.definitions import build_definitions
+from finpulse_assets.partitions import key_for, ticker_partitions
+from finpulse_assets.settings import Settings
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    first = date(2023, 1, 1)
+    last = first + timedelta(days=args.days - 1)
+    with tempfile.TemporaryDirectory() as tmp, DagsterInstance.ephemeral(tempdir=tmp) as instance:
+        settings = Settings(tickers=("AAA",), start=str(first), end=str(last + timedelta(days=1)), storage_dir=tmp)
+        defs = build_definitions(settings)
+        instance.add_dynamic_partitions(ticker_partitions.name, ["AAA"])
+        for _ in range(args.runs):
+            assert materialize(list(defs.assets), selection=["raw_prices"], instance=instance,
+                               resources=dict(defs.resources),
+                               tags={ASSET_PARTITION_RANGE_START_TAG: key_for("AAA", first),
+                                     ASSET_PARTITION_RANGE_END_TAG: key_for("AAA", last)}).success
+        raw_prices = defs.get_assets_def("raw_prices")
+        context = SimpleNamespace(instance=instance, assets_def=raw_prices)
+        keys = [key_for("AAA", first + timedelta(days=n)) for n in range(args.days)]
+        timings = []
+        for _ in range(5):
+            started = time.perf_counter()
+            rows = stored_rows(context, keys)
+            timings.append(time.perf_counter() - started)
+        print(f"stored_rows over {len(keys)} partitions with {args.runs} materializations each: "
+              f"{len(rows)} found, {sum(rows.values())} rows; best of 5 {min(timings) * 1000:.0f} ms, "
+              f"median {sorted(timings)[2] * 1000:.0f} ms")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+"""Temporary names for atomic writes, and the sweep that removes those a killed writer left behind.
+
+A writer stages `<dir>/.<name>.<pid>-<token>.tmp` and renames it into place. A
+process killed before the rename leaves the temporary behind; the next write of
+the same target removes every temporary of it whose process is gone (same
+host), or that is older than STALE_AFTER_SECONDS when its name carries no live
+process id (names written before this scheme). A live writer's temporary is
+never touched.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import time
+import uuid
+from pathlib import Path
+
+STALE_AFTER_SECONDS = 3600
+_PID = re.compile(r"\.(\d+)-[0-9a-f]+\.(tmp|old)$")
+
+
+def temporary_path(final: Path, suffix: str = "tmp") -> Path:
+    return final.with_name(f".{final.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.{suffix}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def is_stale(path: Path, now: float | None = None) -> bool:
+    match = _PID.search(path.name)
+    if match and int(match.group(1)) != os.getpid():
+        return not _alive(int(match.group(1)))
+    if match:  # this process: a write in progress here, or left by an earlier failed step that cleaned up
+        return False
+    try:
+        age = (now or time.time()) - path.lstat().st_mtime
+    except FileNotFoundError:
+        return False
+    return age > STALE_AFTER_SECONDS
+
+
+def sweep_stale(final: Path) -> int:
+    """Remove stale temporaries of `final` (files or directories) next to it; returns how many."""
+    directory = final.parent
+    if not directory.is_dir():
+        return 0
+    removed = 0
+    prefix = f".{final.name}."
+    for entry in directory.iterdir():
+        name = entry.name
+        if name.startswith(prefix) and (name.endswith(".tmp") or name.endswith(".old")) and is_stale(entry):
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+            removed += 1
+    return removed
