@@ -129,7 +129,8 @@ def test_service_features_and_forecasts_are_the_assets(models, service, client):
         mine = served[served["ticker"] == item_key(position)].drop(columns="ticker").reset_index(drop=True)
         theirs = features[features["ticker"] == item["ticker"]].drop(columns="ticker").reset_index(drop=True)
         pd.testing.assert_frame_equal(mine, theirs, check_exact=True)
-    served_windows = last_windows(served, parsed, lstm_onnx["feature_columns"], lstm_onnx["window"])
+    served_windows, found = last_windows(served, parsed, lstm_onnx["feature_columns"], lstm_onnx["window"])
+    assert found.all()
     last = [np.flatnonzero((windows.tickers == it["ticker"])
                            & (windows.dates == np.datetime64(pd.Timestamp(it["history"][-1]["date"]), "ns")))[0]
             for it in items]
@@ -203,11 +204,12 @@ NEXT_SATURDAY = "2024-02-10"
     (_item(history__3__volume=[1]), ["requests", 0, "history", 3, "volume"], "valid number"),
     (_item(history__3__close=float("nan")), ["requests", 0, "history", 3, "close"], "finite number"),
     (_item(history__3__open=float("inf")), ["requests", 0, "history", 3, "open"], "finite number"),
-    (_item(history__3__close=-1.0), ["requests", 0, "history", 3, "close"], "greater than 0"),
+    (_item(history__3__close=-1.0), ["requests", 0, "history", 3, "close"], "greater than or equal to 0.000001"),
     (_item(history__3__high=1.0), ["requests", 0, "history", 3], "high 1.0 is below"),
     (_item(history__3__date="2024-13-01"), ["requests", 0, "history", 3, "date"], "valid date"),
     (_item(history__3__date=NEXT_SATURDAY), ["requests", 0, "history", 3, "date"], "not a trading day"),
-    (_item(history__4__date="2024-01-03"), ["requests", 0, "history"], "dates out of order"),
+    (_item(history__4__date="2024-01-03"), ["requests", 0, "history"], "duplicate date: history[4].date 2024-01-03 "
+                                                                         "repeats history[1].date"),
     (_item(ticker="ZZZ"), ["requests", 0, "ticker"], "unknown ticker 'ZZZ'"),
     (_item(history__0__surprise=1), ["requests", 0, "history", 0, "surprise"], "Extra inputs"),
     (_item(history__3__texts=["x" * 1001]), ["requests", 0, "history", 3, "texts", 0], "at most 1000"),
