@@ -1,6 +1,5 @@
 """The BentoML service over HTTP (in process, through `to_asgi()`), with tiny real models in a temp BentoML home."""
 
-import importlib
 import json
 import subprocess
 import sys
@@ -11,12 +10,9 @@ import pytest
 
 from finpulse_assets.settings import PROJECT_ROOT
 from finpulse_assets_tests.serving_support import (
-    TICKERS,
     WINDOW,
-    bentoml_home,
     history,
-    tiny_finbert_onnx,
-    tiny_lstm_onnx,
+    served,
 )
 
 HISTORY_DAYS = WINDOW + 20
@@ -24,31 +20,18 @@ HISTORY_DAYS = WINDOW + 20
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
-    root = tmp_path_factory.mktemp("serving")
-    return root, tiny_lstm_onnx(root), tiny_finbert_onnx(root)
+    shared = served(tmp_path_factory)
+    return shared.root, shared.lstm_onnx, shared.finbert_onnx
 
 
 @pytest.fixture(scope="module")
-def service(models):
-    from finpulse_assets.bento_packaging import SERVICE_MODULE, forget_service, save_serving_models
-
-    root, lstm_onnx, finbert_onnx = models
-    with bentoml_home(root / "bentoml"):
-        save_serving_models(lstm_onnx, finbert_onnx, TICKERS)
-        sys.path.insert(0, str(PROJECT_ROOT))
-        try:
-            forget_service()
-            yield importlib.import_module(SERVICE_MODULE).FinPulse
-        finally:
-            sys.path.remove(str(PROJECT_ROOT))
+def service(tmp_path_factory):
+    return served(tmp_path_factory).service
 
 
 @pytest.fixture(scope="module")
-def client(service):
-    from starlette.testclient import TestClient
-
-    with TestClient(service.to_asgi()) as test_client:
-        yield test_client
+def client(tmp_path_factory):
+    return served(tmp_path_factory).client
 
 
 def post_json(client, path, body):

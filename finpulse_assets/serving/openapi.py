@@ -50,7 +50,7 @@ def service_document(bentoml_spec: dict) -> dict:
         schemas[model.__name__] = document
     for path, errors in (("/predict", {**ERRORS, "422": PREDICT_422}), ("/sentiment", ERRORS)):
         operation = spec["paths"][path]["post"]
-        ok = operation["responses"]["200"]
+        ok = {str(status): response for status, response in operation["responses"].items()}["200"]
         ok["headers"] = dict(REQUEST_ID)
         operation["responses"] = {"200": ok, **{status: _response(*errors[status]) for status in sorted(errors)}}
     used = json.dumps(spec["paths"])

@@ -161,6 +161,8 @@ def continuity_problem(history: list[Bar]) -> str | None:
         if day < before:
             return (f"dates out of order: history[{i}].date {day} is before history[{i - 1}].date {before}; "
                     "histories are oldest first")
+    for i in range(1, len(history)):
+        before, day = history[i - 1].date, history[i].date
         missing = position(day) - position(before) - 1
         if missing:
             return (f"missing trading days: {missing} between history[{i - 1}].date {before} and "
