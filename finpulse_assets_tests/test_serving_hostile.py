@@ -210,3 +210,64 @@ def test_the_openapi_document_declares_31_and_the_real_error_shapes(client):
     assert detail["type"] == "array"
     assert {"413", "415", "422", "500", "503"} <= set(responses)
     assert "Retry-After" in responses["503"]["headers"]
+
+
+@pytest.fixture(scope="module")
+def predictor(tmp_path_factory):
+    from finpulse_assets.serving.bundle import FORECASTER_MODEL, SENTIMENT_MODEL
+    from finpulse_assets.serving.predictor import Predictor
+
+    store = served(tmp_path_factory).root / "bentoml" / "models"
+    return Predictor(next((store / FORECASTER_MODEL).glob("lstm-*")), next((store / SENTIMENT_MODEL).glob("finbert-*")))
+
+
+def test_a_non_finite_forecast_is_that_items_422(predictor, monkeypatch):
+    import sys
+
+    import numpy as np
+
+    from finpulse_assets.serving.predictor import Unforecastable
+    from finpulse_assets.serving.schema import Forecast, PredictItem
+
+    items = [PredictItem.model_validate(history("AAA", HISTORY_DAYS, seed=k)) for k in range(3)]
+    real = predictor.models.predict_log_return
+    monkeypatch.setattr(predictor.models, "predict_log_return",
+                        lambda windows, tickers: real(windows, tickers) + np.array([0.0, 800.0, np.nan]))
+    outcomes = predictor.predict(items)
+    assert isinstance(outcomes[0], Forecast) and np.isfinite(outcomes[0].predicted_close)
+    assert isinstance(outcomes[1], Unforecastable) and "not a finite number" in outcomes[1].msg
+    assert isinstance(outcomes[2], Unforecastable)
+    response = sys.modules["bentos.finpulse.service"].unforecastable(outcomes)
+    assert response.status_code == 422
+    assert [p["loc"] for p in json.loads(response.body)["detail"]] == [["requests", 1], ["requests", 2]]
+
+
+def test_an_item_that_breaks_the_batch_is_redone_alone(predictor, monkeypatch):
+    from finpulse_assets.serving import predictor as predictor_module
+    from finpulse_assets.serving.schema import Forecast, PredictItem
+
+    items = [PredictItem.model_validate(history("AAA", HISTORY_DAYS, seed=k)) for k in range(4)]
+    poison = items[2]
+    real = predictor_module.feature_rows
+
+    def fragile(batch, scorer):
+        if any(item is poison for item in batch):
+            raise RuntimeError("an unforeseen failure on one item")
+        return real(batch, scorer)
+
+    monkeypatch.setattr(predictor_module, "feature_rows", fragile)
+    outcomes = predictor.predict(items)
+    assert [type(o) for o in outcomes] == [Forecast, Forecast, RuntimeError, Forecast]
+    monkeypatch.setattr(predictor_module, "feature_rows", real)
+    assert predictor.predict([items[0]]) == outcomes[:1]
+
+
+def test_overload_answers_503_with_retry_after_saying_so():
+    import sys
+
+    from finpulse_assets.serving.batching import Overloaded
+
+    module = sys.modules["bentos.finpulse.service"]
+    response = module.overloaded(Overloaded("no batch could start within the latency budget of 2000 ms"))
+    assert response.status_code == 503 and int(response.headers["retry-after"]) >= 1
+    assert json.loads(response.body)["error"].startswith("server overloaded")

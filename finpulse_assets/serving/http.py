@@ -16,6 +16,7 @@ import logging
 import os
 import re
 import uuid
+from http import HTTPStatus
 
 REQUEST_ID = contextvars.ContextVar("finpulse_request_id", default=None)
 API_PATHS = frozenset({"/predict", "/sentiment"})
@@ -156,8 +157,17 @@ class _ErrorResponses:
             document = json.loads(body)
         except ValueError:
             document = None
-        if isinstance(document, dict) and "request_id" not in document:
-            body = json.dumps({**document, "request_id": self.request_id}).encode()
+        if isinstance(document, list) and len(document) == 1 and isinstance(document[0], dict):
+            document = document[0]  # BentoML 1.4 wraps the body of its own 4xx errors in a list
+        if not isinstance(document, dict):
+            # Starlette's plain-text errors (its 500 page, 404, 405): the same JSON shape as every other error.
+            text = body.decode("utf-8", "replace").strip() or HTTPStatus(status).phrase
+            document = {"error": text}
+            headers = [(k, v) for k, v in headers if k.lower() != b"content-type"]
+            headers.append((b"content-type", b"application/json"))
+        if "request_id" not in document:
+            document = {**document, "request_id": self.request_id}
+        body = json.dumps(document).encode()
         headers.append((b"content-length", str(len(body)).encode()))
         await self.send({**self.start, "headers": headers})
         await self.send({"type": "http.response.body", "body": body})
