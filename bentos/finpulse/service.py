@@ -11,7 +11,8 @@ Status codes: 200; 400 the body does not validate (each problem with its `loc`);
 line name the request id); 504 past the timeout.
 
 Environment (read at server start):
-  FINPULSE_SERVE_BATCHING=0           turn adaptive batching off (default on)
+  FINPULSE_SERVE_BATCHING             adaptive batching: 1 both endpoints (default), 0 none, or the endpoints
+                                      to batch, e.g. `predict` (see docs/serving.md for the measurements)
   FINPULSE_SERVE_MAX_BATCH_SIZE       most /predict items in one batch (default 64; /sentiment: 4x, in texts)
   FINPULSE_SERVE_MAX_LATENCY_MS       latency budget the batcher plans for; beyond it, 503 (default 2000)
   FINPULSE_SERVE_TIMEOUT_S            request timeout (default 30)
@@ -46,7 +47,8 @@ from finpulse_assets.serving.schema import (
     set_model_limits,
 )
 
-BATCHING = os.environ.get("FINPULSE_SERVE_BATCHING", "1").strip() != "0"
+_batching = os.environ.get("FINPULSE_SERVE_BATCHING", "1").strip().lower()
+BATCHED = {"1": {"predict", "sentiment"}, "0": set()}.get(_batching, {e.strip() for e in _batching.split(",")})
 MAX_BATCH_SIZE = max(int(os.environ.get("FINPULSE_SERVE_MAX_BATCH_SIZE", "64")), MAX_ITEMS)
 MAX_LATENCY_MS = int(os.environ.get("FINPULSE_SERVE_MAX_LATENCY_MS", "2000"))
 TIMEOUT_S = int(os.environ.get("FINPULSE_SERVE_TIMEOUT_S", "30"))
@@ -90,10 +92,10 @@ class FinPulse:
                                    intra_op_num_threads=ORT_THREADS)
         set_model_limits(self.predictor.limits)
         self.forecasts = ItemBatcher(self.predictor.predict, max_batch_size=MAX_BATCH_SIZE,
-                                     max_latency_ms=MAX_LATENCY_MS, enabled=BATCHING)
+                                     max_latency_ms=MAX_LATENCY_MS, enabled="predict" in BATCHED)
         self.sentiments = ItemBatcher(self.predictor.sentiment, max_batch_size=max(MAX_BATCH_SIZE * 4,
                                                                                  MAX_SENTIMENT_TEXTS),
-                                      max_latency_ms=MAX_LATENCY_MS, enabled=BATCHING)
+                                      max_latency_ms=MAX_LATENCY_MS, enabled="predict" in BATCHED)
         # One real call through each session before /readyz says yes, so the first request pays no warm-up.
         self.ready = len(self.predictor.sentiment(["warming up the sentiment model"])) == 1
 
