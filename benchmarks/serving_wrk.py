@@ -97,7 +97,8 @@ def main(argv=None) -> int:
     parser.add_argument("--warmup", type=float, default=2)
     parser.add_argument("--workers", type=int, default=os.cpu_count())
     parser.add_argument("--variants", default="on,off",
-                        help="bento variants: on, off (batching), or any FINPULSE_SERVE_BATCHING value, e.g. predict")
+                        help="bento variants: on, off (batching), or any FINPULSE_SERVE_BATCHING value, e.g. "
+                             "predict; `/N` sets the latency budget to N ms, e.g. on/200")
     parser.add_argument("--endpoints", default="predict,sentiment")
     parser.add_argument("--texts-per-request", type=int, default=8)
     parser.add_argument("--env", action="append", default=[], help="extra NAME=VALUE for the bento server")
@@ -123,8 +124,9 @@ def main(argv=None) -> int:
             ports["bare"] = free_port()
             servers["bare"] = start_bare(ports["bare"], args.workers)
             for variant in args.variants.split(","):
-                batching = {"on": "1", "off": "0"}.get(variant, variant)
-                env = os.environ | {"FINPULSE_SERVE_BATCHING": batching,
+                batching, _, latency = variant.partition("/")
+                env = os.environ | {"FINPULSE_SERVE_BATCHING": {"on": "1", "off": "0"}.get(batching, batching),
+                                    **({"FINPULSE_SERVE_MAX_LATENCY_MS": latency} if latency else {}),
                                     "FINPULSE_SERVE_WORKERS": str(args.workers), "BENTOML_DO_NOT_TRACK": "True",
                                     **dict(e.split("=", 1) for e in args.env)}
                 ports[variant] = free_port()
