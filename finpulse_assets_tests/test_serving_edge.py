@@ -60,7 +60,7 @@ def test_a_cancelled_request_drops_its_queued_work():
 
     def work(items):
         seen.extend(items)
-        time.sleep(0.2)
+        time.sleep(0.5)
         return list(items)
 
     async def main():
@@ -71,7 +71,7 @@ def test_a_cancelled_request_drops_its_queued_work():
         await asyncio.sleep(0.02)
         late.cancel()
         await first
-        await asyncio.sleep(0.4)
+        await asyncio.sleep(0.8)
         return late
 
     late = run(main())
