@@ -17,7 +17,7 @@ STORAGE := $(or $(FINPULSE_STORAGE_DIR),$(CURDIR)/storage)
 export BENTOML_HOME := $(STORAGE)/bentoml
 export BENTOML_DO_NOT_TRACK := True
 
-.PHONY: install instance demo test ui mlflow materialize evaluate benchmark serve benchmark-serving clean
+.PHONY: install instance demo test ui mlflow materialize evaluate benchmark serve benchmark-serving clean benchmark-serving-wrk
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -72,6 +72,10 @@ serve: install
 # Load test of the built bento: /predict (batching on and off) and /sentiment, served on loopback.
 benchmark-serving: install
 	$(BIN)/python benchmarks/serving_load.py
+
+# wrk against the bento and a bare ASGI app side by side (needs the Debian package wrk).
+benchmark-serving-wrk: install
+	$(BIN)/python benchmarks/serving_wrk.py $(if $(TINY),--tiny,)
 
 clean:
 	rm -rf storage .dagster_home .dagster_home_postgres

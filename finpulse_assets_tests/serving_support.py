@@ -139,3 +139,41 @@ def bentoml_home(home: Path):
                 os.environ.pop("BENTOML_HOME", None)
             else:
                 os.environ["BENTOML_HOME"] = previous
+
+
+class Served:
+    """Tiny models saved into a temp BentoML home, the service imported from them, and a client on its ASGI app."""
+
+    def __init__(self, root: Path):
+        import importlib
+        import sys
+
+        from starlette.testclient import TestClient
+
+        from finpulse_assets.bento_packaging import SERVICE_MODULE, forget_service, save_serving_models
+        from finpulse_assets.settings import PROJECT_ROOT
+
+        self.root = root
+        self.lstm_onnx, self.finbert_onnx = tiny_lstm_onnx(root), tiny_finbert_onnx(root)
+        with bentoml_home(root / "bentoml"):
+            save_serving_models(self.lstm_onnx, self.finbert_onnx, TICKERS)
+            sys.path.insert(0, str(PROJECT_ROOT))
+            try:
+                forget_service()
+                self.service = importlib.import_module(SERVICE_MODULE).FinPulse
+                # The models load when the app starts; afterwards nothing reads the store.
+                self.client = TestClient(self.service.to_asgi(), raise_server_exceptions=False)
+                self.client.__enter__()
+            finally:
+                sys.path.remove(str(PROJECT_ROOT))
+
+
+_served: Served | None = None
+
+
+def served(tmp_path_factory) -> Served:
+    """One Served per test process: a second BentoML app in one process would register its metrics twice."""
+    global _served
+    if _served is None:
+        _served = Served(tmp_path_factory.mktemp("serving"))
+    return _served

@@ -1,6 +1,5 @@
 """The BentoML service over HTTP (in process, through `to_asgi()`), with tiny real models in a temp BentoML home."""
 
-import importlib
 import json
 import subprocess
 import sys
@@ -11,12 +10,9 @@ import pytest
 
 from finpulse_assets.settings import PROJECT_ROOT
 from finpulse_assets_tests.serving_support import (
-    TICKERS,
     WINDOW,
-    bentoml_home,
     history,
-    tiny_finbert_onnx,
-    tiny_lstm_onnx,
+    served,
 )
 
 HISTORY_DAYS = WINDOW + 20
@@ -24,31 +20,18 @@ HISTORY_DAYS = WINDOW + 20
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
-    root = tmp_path_factory.mktemp("serving")
-    return root, tiny_lstm_onnx(root), tiny_finbert_onnx(root)
+    shared = served(tmp_path_factory)
+    return shared.root, shared.lstm_onnx, shared.finbert_onnx
 
 
 @pytest.fixture(scope="module")
-def service(models):
-    from finpulse_assets.bento_packaging import SERVICE_MODULE, forget_service, save_serving_models
-
-    root, lstm_onnx, finbert_onnx = models
-    with bentoml_home(root / "bentoml"):
-        save_serving_models(lstm_onnx, finbert_onnx, TICKERS)
-        sys.path.insert(0, str(PROJECT_ROOT))
-        try:
-            forget_service()
-            yield importlib.import_module(SERVICE_MODULE).FinPulse
-        finally:
-            sys.path.remove(str(PROJECT_ROOT))
+def service(tmp_path_factory):
+    return served(tmp_path_factory).service
 
 
 @pytest.fixture(scope="module")
-def client(service):
-    from starlette.testclient import TestClient
-
-    with TestClient(service.to_asgi()) as test_client:
-        yield test_client
+def client(tmp_path_factory):
+    return served(tmp_path_factory).client
 
 
 def post_json(client, path, body):
@@ -129,7 +112,8 @@ def test_service_features_and_forecasts_are_the_assets(models, service, client):
         mine = served[served["ticker"] == item_key(position)].drop(columns="ticker").reset_index(drop=True)
         theirs = features[features["ticker"] == item["ticker"]].drop(columns="ticker").reset_index(drop=True)
         pd.testing.assert_frame_equal(mine, theirs, check_exact=True)
-    served_windows = last_windows(served, parsed, lstm_onnx["feature_columns"], lstm_onnx["window"])
+    served_windows, found = last_windows(served, parsed, lstm_onnx["feature_columns"], lstm_onnx["window"])
+    assert found.all()
     last = [np.flatnonzero((windows.tickers == it["ticker"])
                            & (windows.dates == np.datetime64(pd.Timestamp(it["history"][-1]["date"]), "ns")))[0]
             for it in items]
@@ -203,11 +187,12 @@ NEXT_SATURDAY = "2024-02-10"
     (_item(history__3__volume=[1]), ["requests", 0, "history", 3, "volume"], "valid number"),
     (_item(history__3__close=float("nan")), ["requests", 0, "history", 3, "close"], "finite number"),
     (_item(history__3__open=float("inf")), ["requests", 0, "history", 3, "open"], "finite number"),
-    (_item(history__3__close=-1.0), ["requests", 0, "history", 3, "close"], "greater than 0"),
+    (_item(history__3__close=-1.0), ["requests", 0, "history", 3, "close"], "greater than or equal to 0.000001"),
     (_item(history__3__high=1.0), ["requests", 0, "history", 3], "high 1.0 is below"),
     (_item(history__3__date="2024-13-01"), ["requests", 0, "history", 3, "date"], "valid date"),
     (_item(history__3__date=NEXT_SATURDAY), ["requests", 0, "history", 3, "date"], "not a trading day"),
-    (_item(history__4__date="2024-01-03"), ["requests", 0, "history"], "dates out of order"),
+    (_item(history__4__date="2024-01-03"), ["requests", 0, "history"], "duplicate date: history[4].date 2024-01-03 "
+                                                                         "repeats history[1].date"),
     (_item(ticker="ZZZ"), ["requests", 0, "ticker"], "unknown ticker 'ZZZ'"),
     (_item(history__0__surprise=1), ["requests", 0, "history", 0, "surprise"], "Extra inputs"),
     (_item(history__3__texts=["x" * 1001]), ["requests", 0, "history", 3, "texts", 0], "at most 1000"),

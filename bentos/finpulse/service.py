@@ -2,15 +2,23 @@
 
 Request validation, features and inference live in `finpulse_assets.serving`
 (the assets' own feature functions); this module only wires them into BentoML.
-/livez, /readyz and /metrics are BentoML's own.
+/livez, /readyz and /metrics are BentoML's own; /docs.json is the service's
+OpenAPI 3.1 document (`serving.openapi`).
+
+Status codes: 200; 400 the body does not validate (each problem with its `loc`);
+413 body too large; 415 not JSON; 422 valid, but no finite forecast for an item;
+401 bad token; 503 overload (with Retry-After); 500 a bug (the body and the log
+line name the request id); 504 past the timeout.
 
 Environment (read at server start):
-  FINPULSE_SERVE_BATCHING=0           turn adaptive batching off (default on)
-  FINPULSE_SERVE_MAX_BATCH_SIZE       largest adaptive batch (default 64)
-  FINPULSE_SERVE_MAX_LATENCY_MS       latency budget the batcher plans for; beyond it, 503 (default 200)
-  FINPULSE_SERVE_WORKERS              server worker processes (default cpu_count: on 2 cores, 2 workers held
-                                      407 good /predict req/s at 64 clients vs 171 with 1, see README)
+  FINPULSE_SERVE_BATCHING             adaptive batching: 1 both endpoints (default), 0 none, or the endpoints
+                                      to batch, e.g. `predict` (see docs/serving.md for the measurements)
+  FINPULSE_SERVE_MAX_BATCH_SIZE       most /predict items in one batch (default 64; /sentiment: 4x, in texts)
+  FINPULSE_SERVE_MAX_LATENCY_MS       latency budget the batcher plans for; beyond it, 503 (default 2000)
+  FINPULSE_SERVE_TIMEOUT_S            request timeout (default 30)
+  FINPULSE_SERVE_WORKERS              server worker processes (default cpu_count)
   FINPULSE_SERVE_ORT_THREADS          ONNX Runtime intra-op threads per session (default 1)
+  FINPULSE_SERVE_MAX_BODY_BYTES       largest request body (default 2 MiB), 413 beyond
   FINPULSE_API_TOKEN                  require `Authorization: Bearer <token>` (probes exempt)
   FINPULSE_SERVE_MAX_*                request size limits, see finpulse_assets/serving/schema.py
 """
@@ -18,33 +26,62 @@ Environment (read at server start):
 from __future__ import annotations
 
 import os
-from typing import Annotated
 
 import bentoml
-from pydantic import Field
+from pydantic import TypeAdapter
+from starlette.responses import JSONResponse, Response
 
 from finpulse_assets.serving.auth import BearerTokenAuth
+from finpulse_assets.serving.batching import ItemBatcher, Overloaded
 from finpulse_assets.serving.bundle import FORECASTER_MODEL, SENTIMENT_MODEL
-from finpulse_assets.serving.predictor import Predictor
+from finpulse_assets.serving.http import RequestEdge, install_log_filter
+from finpulse_assets.serving.openapi import OpenAPIDocument
+from finpulse_assets.serving.predictor import Predictor, Unforecastable
 from finpulse_assets.serving.schema import (
     MAX_ITEMS,
     MAX_SENTIMENT_TEXTS,
     Forecast,
-    PredictItem,
+    PredictItems,
     SentimentResult,
-    Text,
+    SentimentTexts,
     set_model_limits,
 )
 
-BATCHING = os.environ.get("FINPULSE_SERVE_BATCHING", "1").strip() != "0"
-MAX_BATCH_SIZE = int(os.environ.get("FINPULSE_SERVE_MAX_BATCH_SIZE", "64"))
-MAX_LATENCY_MS = int(os.environ.get("FINPULSE_SERVE_MAX_LATENCY_MS", "200"))
+_batching = os.environ.get("FINPULSE_SERVE_BATCHING", "1").strip().lower()
+BATCHED = {"1": {"predict", "sentiment"}, "0": set()}.get(_batching, {e.strip() for e in _batching.split(",")})
+MAX_BATCH_SIZE = max(int(os.environ.get("FINPULSE_SERVE_MAX_BATCH_SIZE", "64")), MAX_ITEMS)
+MAX_LATENCY_MS = int(os.environ.get("FINPULSE_SERVE_MAX_LATENCY_MS", "2000"))
+TIMEOUT_S = int(os.environ.get("FINPULSE_SERVE_TIMEOUT_S", "30"))
 _workers = os.environ.get("FINPULSE_SERVE_WORKERS", "cpu_count").strip()
 WORKERS = _workers if _workers == "cpu_count" else int(_workers)
 ORT_THREADS = int(os.environ.get("FINPULSE_SERVE_ORT_THREADS", "1"))
+RETRY_AFTER_S = max(1, round(MAX_LATENCY_MS / 1000))
+
+install_log_filter()
+
+# Serialized here: BentoML 1.4 rebuilds the output model's JSON schema on every response it serializes
+# (a quarter of a worker's time under load, measured with py-spy); a Response it passes through as is.
+FORECASTS = TypeAdapter(list[Forecast])
+SENTIMENTS = TypeAdapter(list[SentimentResult])
 
 
-@bentoml.service(name="finpulse", workers=WORKERS, traffic={"timeout": 30})
+def json_response(adapter: TypeAdapter, value) -> Response:
+    return Response(adapter.dump_json(value), media_type="application/json")
+
+
+def overloaded(exc: Overloaded) -> JSONResponse:
+    return JSONResponse({"error": f"server overloaded: {exc}; retry after {RETRY_AFTER_S} s"}, status_code=503,
+                        headers={"Retry-After": str(RETRY_AFTER_S)})
+
+
+def unforecastable(outcomes: list) -> JSONResponse:
+    problems = [{"type": "forecast", "loc": ["requests", i], "msg": o.msg}
+                for i, o in enumerate(outcomes) if isinstance(o, Unforecastable)]
+    return JSONResponse({"error": f"no finite forecast for {len(problems)} item(s)", "detail": problems},
+                        status_code=422)
+
+
+@bentoml.service(name="finpulse", workers=WORKERS, traffic={"timeout": TIMEOUT_S})
 class FinPulse:
     # "latest" is resolved when the bento is built: the bento ships exactly the versions the `bento` asset saved.
     forecaster_model = bentoml.models.BentoModel(f"{FORECASTER_MODEL}:latest")
@@ -54,24 +91,42 @@ class FinPulse:
         self.predictor = Predictor(self.forecaster_model.path, self.sentiment_model.path,
                                    intra_op_num_threads=ORT_THREADS)
         set_model_limits(self.predictor.limits)
+        self.forecasts = ItemBatcher(self.predictor.predict, max_batch_size=MAX_BATCH_SIZE,
+                                     max_latency_ms=MAX_LATENCY_MS, enabled="predict" in BATCHED)
+        self.sentiments = ItemBatcher(self.predictor.sentiment, max_batch_size=max(MAX_BATCH_SIZE * 4,
+                                                                                 MAX_SENTIMENT_TEXTS),
+                                      max_latency_ms=MAX_LATENCY_MS, enabled="predict" in BATCHED)
         # One real call through each session before /readyz says yes, so the first request pays no warm-up.
         self.ready = len(self.predictor.sentiment(["warming up the sentiment model"])) == 1
 
     def __is_ready__(self) -> bool:
         return self.ready
 
-    @bentoml.api(batchable=BATCHING, max_batch_size=MAX_BATCH_SIZE, max_latency_ms=MAX_LATENCY_MS)
-    def predict(self, requests: Annotated[list[PredictItem], Field(min_length=1, max_length=MAX_ITEMS)]
-                ) -> list[Forecast]:
-        """Next-trading-day close per item, in order. Items need the model's window of history
-        (see the 400 message); without `texts` a day's sentiment counts as neutral."""
-        return self.predictor.predict(requests)
+    @bentoml.api
+    async def predict(self, requests: PredictItems) -> list[Forecast]:
+        """Next-trading-day close per item, in order. Items need the model's window of consecutive trading
+        days (see the 400 message); without `texts` a day's sentiment counts as neutral."""
+        try:
+            outcomes = await self.forecasts(requests)
+        except Overloaded as exc:
+            return overloaded(exc)
+        failed = next((o for o in outcomes if isinstance(o, Exception)), None)
+        if failed is not None:
+            raise failed
+        if any(isinstance(o, Unforecastable) for o in outcomes):
+            return unforecastable(outcomes)
+        return json_response(FORECASTS, outcomes)
 
-    @bentoml.api(batchable=BATCHING, max_batch_size=MAX_BATCH_SIZE * 4, max_latency_ms=MAX_LATENCY_MS)
-    def sentiment(self, texts: Annotated[list[Text], Field(min_length=1, max_length=MAX_SENTIMENT_TEXTS)]
-                  ) -> list[SentimentResult]:
+    @bentoml.api
+    async def sentiment(self, texts: SentimentTexts) -> list[SentimentResult]:
         """Label and probabilities per text, in order."""
-        return self.predictor.sentiment(texts)
+        try:
+            return json_response(SENTIMENTS, await self.sentiments(texts))
+        except Overloaded as exc:
+            return overloaded(exc)
 
 
+# Starlette runs the first added outermost: request ids and the 415/413 checks see every request.
+FinPulse.add_asgi_middleware(RequestEdge)
 FinPulse.add_asgi_middleware(BearerTokenAuth)
+FinPulse.add_asgi_middleware(OpenAPIDocument, service=FinPulse)

@@ -87,13 +87,14 @@ def feature_rows(items: Sequence[PredictItem], scorer: OnnxSentimentScorer | Non
 
 
 def last_windows(features: pd.DataFrame, items: Sequence[PredictItem], feature_columns: Sequence[str],
-                 window: int) -> Windows:
-    """The window ending at each item's last day, in item order."""
+                 window: int) -> tuple[Windows, np.ndarray]:
+    """The window ending at each item's last day, for the items that have one; and which items those are.
+
+    build_windows keeps only windows of finite features, so an item without one had features that are
+    not finite: the caller reports it for that item alone.
+    """
     windows = build_windows(features, list(feature_columns), window, target=None)
     position = {(key, ns): n for n, (key, ns) in enumerate(zip(windows.tickers, windows.dates.astype("int64")))}
-    wanted = [(item_key(i), pd.Timestamp(item.history[-1].date).value) for i, item in enumerate(items)]
-    missing = [k for k in wanted if k not in position]
-    if missing:
-        # Validation guarantees enough positive, finite bars; reaching this is a bug, not a bad request.
-        raise RuntimeError(f"no complete feature window for {len(missing)} validated item(s), e.g. {missing[0]}")
-    return windows.take(np.array([position[k] for k in wanted], dtype=np.int64))
+    wanted = [position.get((item_key(i), pd.Timestamp(item.history[-1].date).value)) for i, item in enumerate(items)]
+    found = np.array([n is not None for n in wanted], dtype=bool)
+    return windows.take(np.array([n for n in wanted if n is not None], dtype=np.int64)), found

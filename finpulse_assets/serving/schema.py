@@ -7,10 +7,18 @@ item would fail every request batched with it. Bounds that depend on the
 loaded model (history length, served tickers) are read from `model_limits()`,
 set once the service has loaded its models.
 
+Numbers are strict (`true` or `"280.46"` is not a number) and bounded so that
+every price feature stays finite in float32; dates lie in the calendar the
+service supports (`serving.calendar`); a history is consecutive trading days,
+the only windows training builds (`models.lstm.dataset.build_windows`), so a
+missing day, a repeated day or a day out of order is a 400 naming it.
+
 Size limits come from the environment (read at import, i.e. at server start):
 FINPULSE_SERVE_MAX_ITEMS, FINPULSE_SERVE_MAX_HISTORY_DAYS,
 FINPULSE_SERVE_MAX_TEXTS_PER_DAY, FINPULSE_SERVE_MAX_TEXT_CHARS,
-FINPULSE_SERVE_MAX_SENTIMENT_TEXTS.
+FINPULSE_SERVE_MAX_REQUEST_TEXTS (texts in one /predict request),
+FINPULSE_SERVE_MAX_SENTIMENT_TEXTS, FINPULSE_SERVE_MAX_SENTIMENT_CHARS
+(characters of one /sentiment request).
 """
 
 from __future__ import annotations
@@ -20,9 +28,9 @@ import os
 from dataclasses import dataclass
 from typing import Annotated, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
-from finpulse_assets.market_calendar import closure_reason
+from finpulse_assets.serving.calendar import day_problem, position
 
 
 def _env_int(name: str, default: int) -> int:
@@ -39,10 +47,16 @@ MAX_ITEMS = _env_int("FINPULSE_SERVE_MAX_ITEMS", 64)
 MAX_HISTORY_DAYS = _env_int("FINPULSE_SERVE_MAX_HISTORY_DAYS", 260)
 MAX_TEXTS_PER_DAY = _env_int("FINPULSE_SERVE_MAX_TEXTS_PER_DAY", 500)
 MAX_TEXT_CHARS = _env_int("FINPULSE_SERVE_MAX_TEXT_CHARS", 1000)
+MAX_REQUEST_TEXTS = _env_int("FINPULSE_SERVE_MAX_REQUEST_TEXTS", 1024)
 MAX_SENTIMENT_TEXTS = _env_int("FINPULSE_SERVE_MAX_SENTIMENT_TEXTS", 256)
+MAX_SENTIMENT_CHARS = _env_int("FINPULSE_SERVE_MAX_SENTIMENT_CHARS", 64_000)
+
+# Prices within [1e-6, 1e9] and volumes up to 1e15 keep every price feature (returns, ratios, z-scores) finite
+# in float32, whatever the sequence: the largest ratio of two prices is 1e15.
+MIN_PRICE, MAX_PRICE, MAX_VOLUME = 1e-6, 1e9, 1e15
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TEXT_CHARS)]
-Price = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+Price = Annotated[float, Field(strict=True, ge=MIN_PRICE, le=MAX_PRICE, allow_inf_nan=False)]
 
 
 @dataclass(frozen=True)
@@ -77,7 +91,7 @@ class Bar(BaseModel):
     high: Price
     low: Price
     close: Price
-    volume: Annotated[float, Field(ge=0, allow_inf_nan=False)]
+    volume: Annotated[float, Field(strict=True, ge=0, le=MAX_VOLUME, allow_inf_nan=False)]
     adj_close: Optional[Price] = Field(default=None, description="Defaults to close.")
     texts: Optional[Annotated[list[Text], Field(max_length=MAX_TEXTS_PER_DAY)]] = Field(
         default=None, description="That day's tweets (posted after the previous close, up to this close).")
@@ -85,9 +99,9 @@ class Bar(BaseModel):
     @field_validator("date")
     @classmethod
     def _trading_day(cls, day: dt.date) -> dt.date:
-        reason = closure_reason(day)
-        if reason:
-            raise ValueError(f"{day} is not a trading day ({reason})")
+        problem = day_problem(day)
+        if problem:
+            raise ValueError(problem)
         return day
 
     @model_validator(mode="after")
@@ -107,6 +121,9 @@ class PredictItem(BaseModel):
     ticker: Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, min_length=1, max_length=12)]
     history: Annotated[list[Bar], Field(min_length=1, max_length=MAX_HISTORY_DAYS)]
 
+    def text_count(self) -> int:
+        return sum(len(bar.texts) for bar in self.history if bar.texts)
+
     @field_validator("ticker")
     @classmethod
     def _served_ticker(cls, ticker: str) -> str:
@@ -117,16 +134,62 @@ class PredictItem(BaseModel):
 
     @field_validator("history")
     @classmethod
-    def _ordered_and_long_enough(cls, history: list[Bar]) -> list[Bar]:
-        for i in range(1, len(history)):
-            if history[i].date <= history[i - 1].date:
-                raise ValueError(f"dates out of order: history[{i}].date {history[i].date} is not after "
-                                 f"history[{i - 1}].date {history[i - 1].date}")
+    def _consecutive_and_long_enough(cls, history: list[Bar]) -> list[Bar]:
+        problem = continuity_problem(history)
+        if problem:
+            raise ValueError(problem)
         needed = model_limits().history_days
         if len(history) < needed:
             raise ValueError(f"too short: {len(history)} days; the model needs at least {needed} trading days "
                              "(its window plus the 20 earlier bars the price features look back)")
         return history
+
+
+def continuity_problem(history: list[Bar]) -> str | None:
+    """Why the bars are not consecutive trading days, oldest first; None when they are.
+
+    Training only builds windows over consecutive trading days, and the price features of a day read the
+    bars before it by position, so a history with a hole would be a window the model never saw.
+    """
+    seen: dict[dt.date, int] = {}
+    for i, bar in enumerate(history):
+        if bar.date in seen:
+            return f"duplicate date: history[{i}].date {bar.date} repeats history[{seen[bar.date]}].date"
+        seen[bar.date] = i
+    for i in range(1, len(history)):
+        before, day = history[i - 1].date, history[i].date
+        if day < before:
+            return (f"dates out of order: history[{i}].date {day} is before history[{i - 1}].date {before}; "
+                    "histories are oldest first")
+    for i in range(1, len(history)):
+        before, day = history[i - 1].date, history[i].date
+        missing = position(day) - position(before) - 1
+        if missing:
+            return (f"missing trading days: {missing} between history[{i - 1}].date {before} and "
+                    f"history[{i}].date {day}; a history must be consecutive trading days (the model was "
+                    "trained only on windows without gaps)")
+    return None
+
+
+def _bounded_texts(items: list[PredictItem]) -> list[PredictItem]:
+    total = sum(item.text_count() for item in items)
+    if total > MAX_REQUEST_TEXTS:
+        raise ValueError(f"too many texts: {total} in this request; at most {MAX_REQUEST_TEXTS} "
+                         "(FINPULSE_SERVE_MAX_REQUEST_TEXTS), split it into several requests")
+    return items
+
+
+def _bounded_characters(texts: list[str]) -> list[str]:
+    total = sum(map(len, texts))
+    if total > MAX_SENTIMENT_CHARS:
+        raise ValueError(f"too much text: {total} characters in this request; at most {MAX_SENTIMENT_CHARS} "
+                         "(FINPULSE_SERVE_MAX_SENTIMENT_CHARS), split it into several requests")
+    return texts
+
+
+PredictItems = Annotated[list[PredictItem], Field(min_length=1, max_length=MAX_ITEMS), AfterValidator(_bounded_texts)]
+SentimentTexts = Annotated[list[Text], Field(min_length=1, max_length=MAX_SENTIMENT_TEXTS),
+                           AfterValidator(_bounded_characters)]
 
 
 class Forecast(BaseModel):
@@ -148,3 +211,25 @@ class Probabilities(BaseModel):
 class SentimentResult(BaseModel):
     label: Literal["positive", "negative", "neutral"]
     probabilities: Probabilities
+
+
+class Problem(BaseModel):
+    """One thing wrong with a request: where (`loc`, a path into the body) and what (`msg`)."""
+
+    type: str = Field(description="pydantic's error type, or `forecast` for a problem found while forecasting")
+    loc: list[str | int]
+    msg: str
+
+
+class ProblemReport(BaseModel):
+    """The body of a 400 (the request does not validate) or 422 (valid, but no finite forecast for an item)."""
+
+    error: str
+    detail: list[Problem]
+
+
+class ErrorMessage(BaseModel):
+    """The body of every other error (401, 413, 415, 500, 503, 504); `request_id` is also the X-Request-ID header."""
+
+    error: str
+    request_id: Optional[str] = None

@@ -1,0 +1,171 @@
+"""wrk against the FinPulse bento and, in the same run, against a bare ASGI app of the same shape.
+
+The bare app (`benchmarks/bare_asgi.py`: uvicorn, the same worker count) reads
+and parses the same JSON bodies and answers a small JSON: the ceiling any
+Python ASGI service reaches on this machine. Each row is measured right after
+its bare-app row, so the ratio holds on a loaded machine where absolutes do not.
+
+    .venv/bin/python benchmarks/serving_wrk.py --tiny           # bento from tiny test models (no demo storage)
+    .venv/bin/python benchmarks/serving_wrk.py --bento finpulse:latest
+    options: --connections 1,16,64 --seconds 10 --workers 2 --variants on,off --endpoints predict,sentiment
+
+Needs `wrk` (Debian package `wrk`). Prints one table; `--json PATH` also writes the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT_ROOT))
+
+from benchmarks.serving_load import (  # noqa: E402
+    TWEETS, bento_models, free_port, predict_bodies, start_server, stop_server, tiny_bento)
+
+UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def lua_script(bodies: list[bytes], path: Path) -> Path:
+    """A wrk script that POSTs the bodies in turn."""
+    quoted = ",\n".join(f"[==[{b.decode()}]==]" for b in bodies)
+    path.write_text(f"""bodies = {{ {quoted} }}
+counter = 0
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+request = function()
+  counter = counter % #bodies + 1
+  return wrk.format(nil, nil, nil, bodies[counter])
+end
+""")
+    return path
+
+
+def _ms(text: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()
+    return float(value) * UNITS[unit]
+
+
+def run_wrk(url: str, script: Path, connections: int, seconds: float) -> dict:
+    threads = min(connections, 2)
+    done = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--latency", "--timeout",
+                           "30s", "-s", str(script), url], capture_output=True, text=True, check=True)
+    out = done.stdout
+    latency = dict(re.findall(r"^\s+(50|99)(?:\.0+)?%\s+(\S+)\s*$", out, re.M))
+    if set(latency) != {"50", "99"}:
+        raise RuntimeError(f"unexpected wrk output:\n{out}\n{done.stderr}")
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    return {"req_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+            "requests": int(re.search(r"(\d+) requests in", out).group(1)),
+            "p50_ms": _ms(latency["50"]), "p99_ms": _ms(latency["99"]),
+            "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
+            "socket_errors": sum(map(int, errors.groups())) if errors else 0}
+
+
+def with_ok_rate(result: dict) -> dict:
+    """2xx answers per second: the throughput that counts (a 503 is quick and useless)."""
+    ok = result["requests"] - result["non_2xx"]
+    return {**result, "ok_per_s": result["req_per_s"] * ok / max(result["requests"], 1)}
+
+
+def start_bare(port: int, workers: int) -> subprocess.Popen:
+    uvicorn = Path(sys.executable).parent / "uvicorn"
+    server = subprocess.Popen([str(uvicorn), "benchmarks.bare_asgi:app", "--host", "127.0.0.1", "--port", str(port),
+                               "--workers", str(workers), "--no-access-log", "--log-level", "warning"],
+                              cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    for _ in range(120):
+        try:
+            urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/", data=b"{}"), timeout=2)
+            return server
+        except OSError:
+            time.sleep(0.5)
+    stop_server(server)
+    raise RuntimeError("the bare ASGI app never answered")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--bento", default="finpulse:latest")
+    parser.add_argument("--tiny", action="store_true", help="build a bento from tiny test models in a temp home")
+    parser.add_argument("--connections", default="1,16,64")
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--warmup", type=float, default=2)
+    parser.add_argument("--workers", type=int, default=os.cpu_count())
+    parser.add_argument("--variants", default="on,off",
+                        help="bento variants: on, off (batching), or any FINPULSE_SERVE_BATCHING value, e.g. "
+                             "predict; `/N` sets the latency budget to N ms, e.g. on/200")
+    parser.add_argument("--endpoints", default="predict,sentiment")
+    parser.add_argument("--texts-per-request", type=int, default=8)
+    parser.add_argument("--env", action="append", default=[], help="extra NAME=VALUE for the bento server")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+    if shutil.which("wrk") is None:
+        parser.error("wrk is not installed (Debian: apt-get install -y wrk)")
+
+    with tempfile.TemporaryDirectory(prefix="finpulse-wrk-") as tmp:
+        if args.tiny:
+            os.environ["BENTOML_HOME"] = str(Path(tmp) / "bentoml")
+            bento, tickers, window = tiny_bento(Path(tmp))
+        else:
+            bento = args.bento
+            tickers, window = bento_models(bento)
+        texts = [TWEETS[k % len(TWEETS)] + f" #{k}" for k in range(1024)]
+        scripts = {"predict": lua_script(predict_bodies(tickers, window + 20), Path(tmp) / "predict.lua"),
+                   "sentiment": lua_script([json.dumps({"texts": texts[i:i + args.texts_per_request]}).encode()
+                                            for i in range(0, len(texts), args.texts_per_request)][:64],
+                                           Path(tmp) / "sentiment.lua")}
+        servers, ports = {}, {}
+        try:
+            ports["bare"] = free_port()
+            servers["bare"] = start_bare(ports["bare"], args.workers)
+            for variant in args.variants.split(","):
+                batching, _, latency = variant.partition("/")
+                env = os.environ | {"FINPULSE_SERVE_BATCHING": {"on": "1", "off": "0"}.get(batching, batching),
+                                    **({"FINPULSE_SERVE_MAX_LATENCY_MS": latency} if latency else {}),
+                                    "FINPULSE_SERVE_WORKERS": str(args.workers), "BENTOML_DO_NOT_TRACK": "True",
+                                    **dict(e.split("=", 1) for e in args.env)}
+                ports[variant] = free_port()
+                servers[variant] = start_server(bento, ports[variant], env)
+            rows = []
+            for endpoint in args.endpoints.split(","):
+                for connections in [int(c) for c in args.connections.split(",")]:
+                    bare = None
+                    for name in ["bare", *args.variants.split(",")]:
+                        url = f"http://127.0.0.1:{ports[name]}/{endpoint}"
+                        run_wrk(url, scripts[endpoint], connections, args.warmup)
+                        result = with_ok_rate(run_wrk(url, scripts[endpoint], connections, args.seconds))
+                        bare = result if name == "bare" else bare
+                        rows.append({"endpoint": f"/{endpoint}", "connections": connections, "server": name,
+                                     "ratio": result["ok_per_s"] / bare["ok_per_s"], **result})
+                        print(rows[-1], flush=True)
+        finally:
+            for server in servers.values():
+                stop_server(server)
+
+    print(f"\nbento {bento}, {args.workers} worker(s) each, {os.cpu_count()} cores (load {os.getloadavg()[0]:.1f}), "
+          f"history {window + 20} days, {args.texts_per_request} texts per /sentiment request, "
+          f"{args.seconds:g} s per run")
+    print("| endpoint | connections | server | 2xx req/s | ratio to bare | p50 ms | p99 ms | non-2xx | requests |")
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        server = "bare ASGI" if r["server"] == "bare" else f"bento, batching {r['server']}"
+        print(f"| {r['endpoint']} | {r['connections']} | {server} | {r['ok_per_s']:,.0f} | {r['ratio']:.2f} | "
+              f"{r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['non_2xx']} | {r['requests']} |")
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
