@@ -12,7 +12,7 @@ STORAGE := $(or $(FINPULSE_STORAGE_DIR),$(CURDIR)/storage)
 export BENTOML_HOME := $(STORAGE)/bentoml
 export BENTOML_DO_NOT_TRACK := True
 
-.PHONY: install demo test ui mlflow materialize evaluate benchmark serve benchmark-serving clean
+.PHONY: install demo test ui mlflow materialize evaluate benchmark serve benchmark-serving images clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -67,6 +67,14 @@ serve: install
 # Load test of the built bento: /predict (batching on and off) and /sentiment, served on loopback.
 benchmark-serving: install
 	$(BIN)/python benchmarks/serving_load.py
+
+# Container images with buildah as root (no Docker engine needed; docs/images.md): the Debian base
+# localhost/finpulse-base, the serving image of a bento (BENTO, default the latest; `make demo` builds
+# one) and the code-location image localhost/finpulse-code (deployments/Containerfile).
+images: install
+	deployments/images/build_base.sh
+	$(BIN)/python -m finpulse_assets.images $(or $(BENTO),finpulse:latest) buildah
+	deployments/images/build_code_image.sh
 
 clean:
 	rm -rf storage .dagster_home

@@ -42,9 +42,13 @@ MAX_LATENCY_MS = int(os.environ.get("FINPULSE_SERVE_MAX_LATENCY_MS", "200"))
 _workers = os.environ.get("FINPULSE_SERVE_WORKERS", "cpu_count").strip()
 WORKERS = _workers if _workers == "cpu_count" else int(_workers)
 ORT_THREADS = int(os.environ.get("FINPULSE_SERVE_ORT_THREADS", "1"))
+# The image starts FROM the local Debian base as it is (docs/images.md); a distro name BentoML does not know
+# keeps it from adding its default `apt-get install build-essential git ...` layer.
+IMAGE = bentoml.images.Image(base_image=os.environ.get("FINPULSE_BASE_IMAGE") or "localhost/finpulse-base:bookworm",
+                             distro="finpulse-base")
 
 
-@bentoml.service(name="finpulse", workers=WORKERS, traffic={"timeout": 30})
+@bentoml.service(name="finpulse", image=IMAGE, workers=WORKERS, traffic={"timeout": 30})
 class FinPulse:
     # "latest" is resolved when the bento is built: the bento ships exactly the versions the `bento` asset saved.
     forecaster_model = bentoml.models.BentoModel(f"{FORECASTER_MODEL}:latest")

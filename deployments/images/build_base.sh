@@ -44,7 +44,9 @@ ctr=$(buildah from scratch)
 mnt=$(buildah mount "$ctr")
 cp -a "$root"/. "$mnt"/
 buildah umount "$ctr" >/dev/null
-buildah config --env LANG=C.UTF-8 --env PYTHONDONTWRITEBYTECODE=1 --env PIP_DISABLE_PIP_VERSION_CHECK=1 \
+# uv (which builds the bento's environment) trusts the system store, like Debian's pip, so a site CA added
+# to /etc/ssl/certs (or mounted there at build time, as build_images.sh does) is honoured.
+buildah config --env UV_SYSTEM_CERTS=1 --env LANG=C.UTF-8 --env PYTHONDONTWRITEBYTECODE=1 --env PIP_DISABLE_PIP_VERSION_CHECK=1 \
     --cmd /usr/bin/python3.11 --label org.opencontainers.image.title=finpulse-base \
     --label org.opencontainers.image.description="Debian 12 minbase + python3.11 (debootstrap)" "$ctr"
 buildah commit --rm "$ctr" "$image"
