@@ -70,11 +70,13 @@ benchmark-serving: install
 
 # Container images with buildah as root (no Docker engine needed; docs/images.md): the Debian base
 # localhost/finpulse-base, the serving image of a bento (BENTO, default the latest; `make demo` builds
-# one) and the code-location image localhost/finpulse-code (deployments/Containerfile).
+# one) and the code-location image localhost/finpulse-code (deployments/Containerfile), whose code server is
+# then started and loaded over gRPC. `make test` builds and runs a serving image of its own.
 images: install
 	deployments/images/build_base.sh
 	$(BIN)/python -m finpulse_assets.images $(or $(BENTO),finpulse:latest) buildah
 	deployments/images/build_code_image.sh
+	deployments/images/check_code_image.sh
 
 clean:
 	rm -rf storage .dagster_home
