@@ -1,7 +1,8 @@
 """/predict latency of the serving image (run by `buildah run`) next to `bentoml serve` of the same bento.
 
-Both serve the same bento with the same settings (one worker unless --workers), one after the other on
-loopback; each gets --requests sequential identical single-item /predict requests after --warmup ones.
+Both serve the same bento with the same settings (one worker unless --workers), at the same time on
+loopback; each gets --requests sequential identical single-item /predict requests (after --warmup ones),
+in alternating blocks of 10 so that both see the same load on the machine.
 The image must exist (`make images`, or the `bento` asset with FINPULSE_CONTAINERIZE=buildah):
 
     .venv/bin/python benchmarks/image_latency.py                      # finpulse:latest and localhost/finpulse:<version>
@@ -40,20 +41,32 @@ def wait_ready(port: int, seconds: float = 300) -> None:
     raise RuntimeError(f"nothing answered 200 on :{port}/readyz within {seconds} s")
 
 
-def sequential_ms(port: int, body: bytes, requests: int, warmup: int) -> dict:
-    latencies = []
-    for k in range(warmup + requests):
-        request = urllib.request.Request(f"http://127.0.0.1:{port}/predict", data=body,
-                                         headers={"content-type": "application/json"})
-        started = time.perf_counter()
-        with urllib.request.urlopen(request, timeout=30) as response:
-            response.read()
-            assert response.status == 200, response.status
-        if k >= warmup:
-            latencies.append((time.perf_counter() - started) * 1000)
+def post_ms(port: int, body: bytes) -> float:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/predict", data=body,
+                                     headers={"content-type": "application/json"})
+    started = time.perf_counter()
+    with urllib.request.urlopen(request, timeout=30) as response:
+        response.read()
+        assert response.status == 200, response.status
+    return (time.perf_counter() - started) * 1000
+
+
+def summary(latencies: list[float]) -> dict:
     values = np.array(latencies)
-    return {"requests": requests, "p50_ms": round(float(np.percentile(values, 50)), 2),
+    return {"requests": len(values), "p50_ms": round(float(np.percentile(values, 50)), 2),
             "p99_ms": round(float(np.percentile(values, 99)), 2), "mean_ms": round(float(values.mean()), 2)}
+
+
+def interleaved_ms(ports: dict[str, int], body: bytes, requests: int, warmup: int, block: int = 10) -> dict:
+    """`requests` sequential requests per server, in alternating blocks, so both see the same machine load."""
+    for port in ports.values():
+        for _ in range(warmup):
+            post_ms(port, body)
+    latencies: dict[str, list[float]] = {name: [] for name in ports}
+    while any(len(values) < requests for values in latencies.values()):
+        for name, port in ports.items():
+            latencies[name] += [post_ms(port, body) for _ in range(min(block, requests - len(latencies[name])))]
+    return {name: summary(values) for name, values in latencies.items()}
 
 
 def main(argv=None) -> int:
@@ -78,19 +91,17 @@ def main(argv=None) -> int:
     settings = {"FINPULSE_SERVE_WORKERS": args.workers}
     figures = {"bento": tag, "image": image, **inspect_image(image), "workers": args.workers}
 
-    port = free_port()
-    server = start_server(tag, port, os.environ | settings)
+    ports = {"bentoml_serve": free_port(), "buildah_run": free_port()}
+    server = start_server(tag, ports["bentoml_serve"], os.environ | settings)
     try:
-        figures["bentoml_serve"] = sequential_ms(port, body, args.requests, args.warmup)
+        command = [BENTO_ENTRYPOINT, "--host", "127.0.0.1", "--port", str(ports["buildah_run"])]
+        with running_image(image, command, env=settings):
+            started = time.perf_counter()
+            wait_ready(ports["buildah_run"])
+            figures["image_ready_s"] = round(time.perf_counter() - started, 1)
+            figures |= interleaved_ms(ports, body, args.requests, args.warmup)
     finally:
         stop_server(server)
-
-    port = free_port()
-    with running_image(image, [BENTO_ENTRYPOINT, "--host", "127.0.0.1", "--port", str(port)], env=settings):
-        started = time.perf_counter()
-        wait_ready(port)
-        figures["image_ready_s"] = round(time.perf_counter() - started, 1)
-        figures["buildah_run"] = sequential_ms(port, body, args.requests, args.warmup)
 
     print(json.dumps(figures, indent=1))
     if args.json:
