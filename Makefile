@@ -17,7 +17,7 @@ STORAGE := $(or $(FINPULSE_STORAGE_DIR),$(CURDIR)/storage)
 export BENTOML_HOME := $(STORAGE)/bentoml
 export BENTOML_DO_NOT_TRACK := True
 
-.PHONY: install instance demo test ui mlflow materialize evaluate benchmark serve benchmark-serving clean benchmark-serving-wrk
+.PHONY: install instance demo test ui mlflow materialize evaluate benchmark serve benchmark-serving clean benchmark-serving-wrk images
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -76,6 +76,15 @@ benchmark-serving: install
 # wrk against the bento and a bare ASGI app side by side (needs the Debian package wrk).
 benchmark-serving-wrk: install
 	$(BIN)/python benchmarks/serving_wrk.py $(if $(TINY),--tiny,)
+# Container images with buildah as root (no Docker engine needed; docs/images.md): the Debian base
+# localhost/finpulse-base, the serving image of a bento (BENTO, default the latest; `make demo` builds
+# one) and the code-location image localhost/finpulse-code (deployments/Containerfile), whose code server is
+# then started and loaded over gRPC. `make test` builds and runs a serving image of its own.
+images: install
+	deployments/images/build_base.sh
+	$(BIN)/python -m finpulse_assets.images $(or $(BENTO),finpulse:latest) buildah
+	deployments/images/build_code_image.sh
+	deployments/images/check_code_image.sh
 
 clean:
 	rm -rf storage .dagster_home .dagster_home_postgres

@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import importlib.metadata
 import re
-import shutil
-import subprocess
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from packaging.requirements import Requirement
 
+from finpulse_assets.images import base_image
 from finpulse_assets.model_store import dir_bytes
 from finpulse_assets.serving.bundle import FORECASTER_MODEL, SENTIMENT_MODEL, stage_forecaster, stage_sentiment
 
@@ -143,7 +142,8 @@ def build_bento(labels: Mapping[str, str] | None = None):
         SERVICE, name=BENTO_NAME, build_ctx=str(PROJECT_ROOT), include=SERVING_SOURCES,
         exclude=["__pycache__", "*.pyc"], labels=dict(labels or {}),
         python={"packages": serving_requirements(), "lock_packages": False},
-        docker={"python_version": "3.11"},
+        # The local Debian base (`make images`): no registry is reachable here to pull python:3.11-slim from.
+        docker={"base_image": base_image()},
     )
 
 
@@ -156,26 +156,3 @@ def models_mib(tags: Iterable[str]) -> float:
     import bentoml
 
     return round(sum(dir_bytes(bentoml.models.get(tag).path) for tag in tags) / 2**20, 2)
-
-
-def docker_available() -> tuple[bool, str]:
-    """(True, "") when a Docker engine answers `docker info`; else (False, why)."""
-    if shutil.which("docker") is None:
-        return False, "no `docker` executable on PATH"
-    done = subprocess.run(["docker", "info"], capture_output=True, text=True, timeout=60)
-    if done.returncode != 0:
-        lines = (done.stderr or done.stdout).strip().splitlines()
-        return False, f"`docker info` failed: {lines[-1] if lines else f'exit status {done.returncode}'}"
-    return True, ""
-
-
-def containerize(bento_tag: str) -> dict:
-    """`bentoml containerize` when a Docker engine is present; otherwise a skip with the reason."""
-    available, why = docker_available()
-    if not available:
-        return {"status": "skipped", "message": f"containerize skipped: {why}. Run `bentoml containerize "
-                                                 f"{bento_tag}` on a host with Docker (see deployments/README.md)."}
-    done = subprocess.run(["bentoml", "containerize", bento_tag, "-t", bento_tag], capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"bentoml containerize {bento_tag} failed:\n{done.stderr[-4000:]}")
-    return {"status": "built", "message": f"image {bento_tag} built", "image": bento_tag}

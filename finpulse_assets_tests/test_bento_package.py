@@ -61,19 +61,22 @@ def built(tmp_path_factory):
     root = tmp_path_factory.mktemp("bento")
     lstm_onnx, finbert_onnx = tiny_lstm_onnx(root), tiny_finbert_onnx(root)
     (asset,) = build_bento_assets(TICKERS, str(root))
-    with bentoml_home(root / "bentoml") as home:
+    with pytest.MonkeyPatch.context() as env, bentoml_home(root / "bentoml") as home:
+        env.delenv("FINPULSE_CONTAINERIZE", raising=False)
         outputs = list(asset(build_asset_context(), lstm_onnx=lstm_onnx, finbert_onnx=finbert_onnx))
         yield {"home": home, "output": outputs[0], "asset": asset, "lstm_onnx": lstm_onnx,
                "finbert_onnx": finbert_onnx}
 
 
-def test_bento_asset_reports_tag_size_versions_and_skips_containerize_without_docker(built):
+def test_bento_asset_reports_tag_size_versions_and_how_to_build_its_image(built):
     output = built["output"]
     tag = output.value["bento_tag"]
     assert tag.startswith("finpulse:") and output.metadata["bento_tag"].value == tag
     assert 0 < output.metadata["bento_mib"].value < 50
     assert output.metadata["model_versions"].value == {"forecaster": "lstm-test0001", "sentiment": "finbert-test0001"}
-    assert output.metadata["containerize"].value.startswith("containerize skipped: ")
+    assert output.metadata["containerize"].value.startswith("containerize not requested (FINPULSE_CONTAINERIZE unset")
+    assert output.value["containerize"]["command"].startswith(f"bentoml containerize {tag} --backend ")
+    assert "image_id" not in output.metadata
     bento_dir = Path(output.value["bento_path"])
     requirements = (bento_dir / "env" / "python" / "requirements.txt").read_text().split()
     assert not (bento_dir / "env" / "python" / "requirements.lock.txt").exists()

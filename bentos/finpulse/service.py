@@ -81,7 +81,13 @@ def unforecastable(outcomes: list) -> JSONResponse:
                         status_code=422)
 
 
-@bentoml.service(name="finpulse", workers=WORKERS, traffic={"timeout": TIMEOUT_S})
+# The image starts FROM the local Debian base as it is (docs/images.md); a distro name BentoML does not know
+# keeps it from adding its default `apt-get install build-essential git ...` layer.
+IMAGE = bentoml.images.Image(base_image=os.environ.get("FINPULSE_BASE_IMAGE") or "localhost/finpulse-base:bookworm",
+                             distro="finpulse-base")
+
+
+@bentoml.service(name="finpulse", image=IMAGE, workers=WORKERS, traffic={"timeout": TIMEOUT_S})
 class FinPulse:
     # "latest" is resolved when the bento is built: the bento ships exactly the versions the `bento` asset saved.
     forecaster_model = bentoml.models.BentoModel(f"{FORECASTER_MODEL}:latest")

@@ -26,15 +26,16 @@ def build_bento_assets(tickers: Sequence[str], storage_dir: str):
         ($BENTOML_HOME, storage/bentoml under make), then builds the bento from
         bentos/finpulse/service.py with requirements pinned to requirements.lock (no lock
         resolution against a package index). Refuses models whose ONNX parity failed or
-        that are not the registry champion. Runs `bentoml containerize` when a Docker
-        engine answers; otherwise records why it was skipped. `make serve` serves the
-        latest bento on 127.0.0.1:3000.
+        that are not the registry champion. Builds the serving image (`bentoml containerize`
+        FROM the local base image) when FINPULSE_CONTAINERIZE names a builder (buildah,
+        docker) and records its id and size; otherwise records the command that would build
+        it. `make serve` serves the latest bento on 127.0.0.1:3030.
         """
+        from finpulse_assets.images import ImageBuildFailed, containerize
         from finpulse_assets.bento_packaging import (
             ModelRefused,
             bento_mib,
             build_bento,
-            containerize,
             models_mib,
             save_serving_models,
         )
@@ -49,7 +50,10 @@ def build_bento_assets(tickers: Sequence[str], storage_dir: str):
         built = build_bento(labels={"forecaster_version": versions["forecaster"],
                                     "sentiment_version": versions["sentiment"]})
         tag = str(built.tag)
-        container = containerize(tag)
+        try:
+            container = containerize(tag)
+        except ImageBuildFailed as failed:
+            raise Failure(str(failed)) from failed
         (context.log.info if container["status"] == "built" else context.log.warning)(container["message"])
         seconds = time.perf_counter() - started
         value = {"bento_tag": tag, "bento_path": str(built.path), "model_tags": model_tags,
@@ -62,6 +66,8 @@ def build_bento_assets(tickers: Sequence[str], storage_dir: str):
             "model_versions": MetadataValue.json(versions),
             "bentoml_models": MetadataValue.json(model_tags),
             "containerize": container["message"],
+            **({"image": container["image"], "image_id": container["image_id"],
+                "image_mib": MetadataValue.float(container["image_mib"])} if container["status"] == "built" else {}),
             "build_seconds": MetadataValue.float(round(seconds, 2)),
             "serve": MetadataValue.md(f"`make serve` or `bentoml serve {tag} --host 127.0.0.1`"),
         })

@@ -1,0 +1,52 @@
+"""Run a local image's command with buildah on a host without a container engine (tests, benchmarks, docs).
+
+`podman run` fails here (setrlimit, then "cgroups in hybrid mode not supported"), so an image runs as a
+buildah working container with chroot isolation and the host's network: the server inside listens on
+a loopback port of this host. Elsewhere `podman run` / `docker run` are the way (docs/images.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+from collections.abc import Iterator, Mapping, Sequence
+
+from finpulse_assets.images import builder_env
+
+
+def _buildah(*args: str, timeout: float = 300) -> str:
+    done = subprocess.run(["buildah", *args], capture_output=True, text=True, env=builder_env(), timeout=timeout)
+    if done.returncode != 0:
+        raise RuntimeError(f"buildah {' '.join(args)} failed: {done.stderr.strip()[-2000:]}")
+    return done.stdout.strip()
+
+
+@contextlib.contextmanager
+def running_image(image: str, command: Sequence[str], env: Mapping[str, str] | None = None,
+                  log_path: str | os.PathLike | None = None) -> Iterator[subprocess.Popen]:
+    """`command` running in a fresh working container of `image` (host network); stopped and removed after."""
+    container = _buildah("from", "--pull=never", image)
+    log = open(log_path, "w") if log_path else subprocess.DEVNULL
+    try:
+        if env:
+            _buildah("config", *[arg for key, value in env.items() for arg in ("--env", f"{key}={value}")], container)
+        process = subprocess.Popen(["buildah", "run", "--isolation", "chroot", "--network", "host", container, "--",
+                                    *command], env=builder_env(), stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+        try:
+            yield process
+        finally:
+            # The server and its workers share the session of `buildah run`: stop them all, then sweep.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=30)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
+    finally:
+        if log is not subprocess.DEVNULL:
+            log.close()
+        _buildah("rm", container)
