@@ -28,7 +28,7 @@ def build_bento_assets(tickers: Sequence[str], storage_dir: str):
         resolution against a package index). Refuses models whose ONNX parity failed or
         that are not the registry champion. Runs `bentoml containerize` when a Docker
         engine answers; otherwise records why it was skipped. `make serve` serves the
-        latest bento on 127.0.0.1:3000.
+        latest bento on 127.0.0.1:3030.
         """
         from finpulse_assets.bento_packaging import (
             ModelRefused,
