@@ -40,9 +40,11 @@ test: install
 	$(BIN)/python -m pytest -q
 
 # Also serves storage/reports on 127.0.0.1:3001, where the drift reports' `report` links point.
+# make ui EVALUATION=<dataset>: the instance and graph of `make evaluate DATA=.../<dataset>` instead.
 ui: install $(DAGSTER_HOME)/dagster.yaml
-	mkdir -p $(STORAGE)/reports
-	$(BIN)/python -m http.server 3001 -b 127.0.0.1 -d $(STORAGE)/reports >/dev/null 2>&1 & \
+	$(if $(EVALUATION),set -a; . $(CURDIR)/storage/evaluation/$(EVALUATION)/ui.env; set +a;) \
+	reports=$${FINPULSE_STORAGE_DIR:-$(STORAGE)}/reports; mkdir -p $$reports; \
+	$(BIN)/python -m http.server 3001 -b 127.0.0.1 -d $$reports >/dev/null 2>&1 & \
 	trap "kill $$!" EXIT INT TERM; $(BIN)/dagster dev -h 127.0.0.1 -p 3000
 
 # The MLflow UI on the store the model assets log to (runs, metrics, plots, ONNX files, registry).
