@@ -12,7 +12,7 @@ STORAGE := $(or $(FINPULSE_STORAGE_DIR),$(CURDIR)/storage)
 export BENTOML_HOME := $(STORAGE)/bentoml
 export BENTOML_DO_NOT_TRACK := True
 
-.PHONY: install demo test ui mlflow materialize evaluate benchmark serve benchmark-serving clean
+.PHONY: install demo test ui mlflow dashboard materialize evaluate benchmark serve benchmark-serving clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,12 @@ mlflow: install
 	mkdir -p $(STORAGE)/mlflow/artifacts
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(STORAGE)/mlflow/mlflow.db \
 		--default-artifact-root $(STORAGE)/mlflow/artifacts -h 127.0.0.1 -p 5000
+
+# The monitoring dashboard: Evidently's UI on http://127.0.0.1:8000, a project per ticker fed by the drift
+# reports and prediction errors the instance recorded (synced first; a rerun adds only what is new).
+dashboard: install $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/python -m finpulse_assets.monitoring.dashboard sync --workspace $(STORAGE)/evidently_workspace
+	$(BIN)/evidently ui --workspace $(STORAGE)/evidently_workspace --host 127.0.0.1 --port 8000
 
 # Forecast skill on the StockNet protocol (report in reports/evaluation.{json,md}); its own storage and
 # Dagster instance in storage/evaluation/<dataset>/: make evaluate DATA=../shared/data/stocknet-dev [TICKERS=AAPL,MSFT]

@@ -3,8 +3,9 @@
 `JobDefinition.execute_in_process` records a run without the origin of the
 code location it belongs to, so the UI shows it under the asset but not in the
 Overview timeline or as the latest run on the Jobs page. Here the run is created
-with the origin of the job in `workspace.yaml` (what `make ui` loads: the
-location name and repository that `dagster dev` gives it) and then executed in
+with the origin `dagster dev` (`make ui`) gives the job when started in the
+project root: the code location of pyproject.toml's [tool.dagster] block
+(location `finpulse`, which dagster dev prefers to workspace.yaml), and then executed in
 this process, with the in-process executor: no code server, no subprocess per
 run, as fast as `execute_in_process`.
 """
@@ -19,28 +20,28 @@ from dagster import DagsterInstance, JobDefinition
 
 from finpulse_assets.settings import PROJECT_ROOT
 
-WORKSPACE_FILE = PROJECT_ROOT / "workspace.yaml"
+PYPROJECT = PROJECT_ROOT / "pyproject.toml"
 # What a `Definitions` object at module level is loaded as.
 REPOSITORY_NAME = "__repository__"
 IN_PROCESS = {"execution": {"config": {"in_process": {}}}}
 
 
 @lru_cache(maxsize=4)
-def _code_location_origin(workspace_file: Path):
-    # Reading workspace.yaml into origins without starting a code server has no public API.
-    from dagster._core.workspace.load import location_origins_from_yaml_paths
+def _code_location_origin(pyproject: Path):
+    # The origins dagster dev builds from pyproject.toml, without starting a code server: no public API.
+    from dagster._core.workspace.load_target import PyProjectFileTarget
 
-    origins = location_origins_from_yaml_paths([str(workspace_file)])
+    origins = PyProjectFileTarget(str(pyproject)).create_origins()
     if len(origins) != 1:
-        raise ValueError(f"{workspace_file}: expected one code location, found {len(origins)}")
+        raise ValueError(f"{pyproject}: expected one code location in [tool.dagster], found {len(origins)}")
     return origins[0]
 
 
-def job_origin(job_name: str, workspace_file: Path = WORKSPACE_FILE):
-    """The RemoteJobOrigin the UI gives `job_name` when it loads `workspace_file`."""
+def job_origin(job_name: str, pyproject: Path = PYPROJECT):
+    """The RemoteJobOrigin `dagster dev` gives `job_name` when it loads `pyproject`'s code location."""
     from dagster._core.remote_origin import RemoteJobOrigin, RemoteRepositoryOrigin
 
-    return RemoteJobOrigin(RemoteRepositoryOrigin(_code_location_origin(workspace_file), REPOSITORY_NAME), job_name)
+    return RemoteJobOrigin(RemoteRepositoryOrigin(_code_location_origin(pyproject), REPOSITORY_NAME), job_name)
 
 
 def execute_job(job: JobDefinition, instance: DagsterInstance, run_config: Mapping, tags: Mapping[str, str],

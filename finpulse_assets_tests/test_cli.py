@@ -45,8 +45,8 @@ def test_materialize_covers_every_partition_and_summarises(tmp_path, capsys):
         assert set(instance.get_dynamic_partitions("tickers")) == {"AAPL", "MSFT"}
         # Recorded as runs of the code location `make ui` loads: the timeline and the Jobs page show them.
         runs = instance.get_runs(RunsFilter(job_name=DATA_ASSETS_JOB, tags={
-            REPOSITORY_LABEL_TAG: "__repository__@finpulse_assets.definitions"}))  # what the Jobs page asks
-        assert len(runs) == 2 and all(r.remote_job_origin.location_name == "finpulse_assets.definitions"
+            REPOSITORY_LABEL_TAG: "__repository__@finpulse"}))  # what the Jobs page asks
+        assert len(runs) == 2 and all(r.remote_job_origin.location_name == "finpulse"
                                       for r in runs)
     # Progress counted from the runs' materialization events (stderr is not a terminal here: plain lines).
     err = capsys.readouterr().err

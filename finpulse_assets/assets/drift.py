@@ -103,7 +103,7 @@ def _report_one(context, config, reports, features, training, part, reference_en
         return None, (f"{len(inputs.reference)} training rows of {part.ticker} before the window "
                       f"(at least {config.min_reference_rows} needed)")
     snapshot, summary = run_drift_report(inputs.current, inputs.reference, MODEL_FEATURE_COLUMNS,
-                                         config.column_p_value)
+                                         config.column_p_value, timestamp=pd.Timestamp(part.day).to_pydatetime())
     path = reports.write_snapshot_html(snapshot, reports.drift_report_path(part.ticker, part.day))
     sentiment_share = summary.share_of(SENTIMENT_FEATURE_COLUMNS)
     context.add_asset_metadata({
