@@ -130,6 +130,8 @@ def browser():
 def page(browser):
     page = browser.new_page(viewport={"width": 1600, "height": 1000})
     page.set_default_timeout(60_000)
+    # Dagster's first-visit "Join the community" dialog covers the page whenever it shows up.
+    page.add_locator_handler(page.get_by_role("button", name="Skip"), lambda skip: skip.click())
     yield page
     page.close()
 
@@ -145,20 +147,26 @@ def test_the_demo_printed_progress_and_its_table(stack):
     assert "asset checks:" in out and "FAILED" not in out
 
 
-def test_the_asset_graph_shows_every_asset(stack, page):
+def test_the_asset_graph_and_catalog_show_every_asset(stack, page):
     page.goto(dagster_url(stack, "/asset-groups"))
-    for name in ("raw_tweets", "finbert_onnx", "lstm_model", "drift_report", "evaluation"):
-        page.get_by_text(name, exact=True).first.wait_for()
+    for group in ("price_data", "sentiment_data", "sentiment_model", "forecasting", "monitoring", "serving",
+                  "evaluation"):
+        page.get_by_text(group, exact=True).first.wait_for()
     page.screenshot(path=str(stack["root"] / "asset_graph.png"))
+    page.goto(dagster_url(stack, "/assets"))
+    for name in ("raw_tweets", "finbert_onnx", "lstm_model", "drift_report", "prediction_errors", "bento",
+                 "evaluation"):
+        page.get_by_role("link", name=name, exact=True).first.wait_for()
 
 
 def test_cli_runs_are_in_the_timeline_and_on_the_jobs_page(stack, page):
-    page.goto(dagster_url(stack, f"/locations/{LOCATION}/jobs/data_assets_job/runs"))
-    page.get_by_text("data_assets_job").first.wait_for()
-    page.locator("a[href*='/runs/']").first.wait_for()
+    page.goto(dagster_url(stack, f"/locations/{LOCATION}/jobs/predictions_job/runs"))
+    page.get_by_text("Latest run:").first.wait_for()  # the job header's latest run: the CLI's
+    page.get_by_text("finpulse/launched_by: cli").first.wait_for()
     page.screenshot(path=str(stack["root"] / "job_runs.png"))
     page.goto(dagster_url(stack, "/overview/activity/timeline"))
-    page.get_by_text("predictions_job").first.wait_for()
+    for job in ("data_assets_job", "forecast_model_job", "monitoring_job", "packaging_job", "evaluation_job"):
+        page.get_by_role("link", name=job, exact=True).first.wait_for()
     page.screenshot(path=str(stack["root"] / "timeline.png"))
 
 
@@ -216,10 +224,29 @@ def test_the_dashboard_panels_have_data(stack, page):
 
 
 def test_a_backfill_launched_from_the_ui_succeeds(stack, page):
+    from dagster import DagsterInstance
+    from dagster._core.execution.backfill import BulkActionStatus
+
     page.goto(dagster_url(stack, "/assets/raw_prices"))
     page.get_by_role("button", name=re.compile("Materialize")).first.click()
+    days = page.get_by_placeholder(re.compile("ex: 2024"))
+    days.fill("[2024-04-22...2024-04-30]")
+    days.press("Enter")
+    page.get_by_role("button", name="All").last.click()  # every ticker
+    page.get_by_text("9 partitions").first.wait_for()
+    page.get_by_text("Backfills all partitions in a single run.").first.wait_for()  # one backfill policy
     page.screenshot(path=str(stack["root"] / "backfill_dialog.png"))
-    page.get_by_role("button", name=re.compile("Launch")).last.click()
-    page.goto(dagster_url(stack, "/overview/backfills"))
-    page.get_by_text("Completed", exact=False).first.wait_for(timeout=240_000)
-    page.screenshot(path=str(stack["root"] / "backfill.png"))
+    page.get_by_role("button", name="Launch backfill").click()
+    deadline = time.monotonic() + 300
+    with DagsterInstance.from_config(str(stack["root"] / "home")) as instance:
+        while True:
+            (backfill,) = instance.get_backfills()
+            if backfill.status != BulkActionStatus.REQUESTED or time.monotonic() > deadline:
+                break
+            time.sleep(3)
+        runs = instance.get_runs(filters=None, limit=5)
+    assert backfill.status == BulkActionStatus.COMPLETED_SUCCESS, backfill.status
+    (run,) = [r for r in runs if r.tags.get("dagster/backfill") == backfill.backfill_id]
+    page.goto(dagster_url(stack, f"/runs/{run.run_id}"))
+    page.get_by_text("Success").first.wait_for()
+    page.screenshot(path=str(stack["root"] / "backfill_run.png"))

@@ -1,4 +1,4 @@
-"""`python finpulse_assets_tests/ui_state.py ROOT`: the state test_ui_browser looks at, built in the environment
+"""`python finpulse_assets_tests/ui_state.py ROOT [JOBS]`: the state test_ui_browser looks at, built in the environment
 the test gives (DAGSTER_HOME, FINPULSE_*): `make demo`'s stages for one ticker with tiny models, a small
 `evaluation` of the same months, and the dashboard's workspace."""
 
@@ -23,19 +23,20 @@ from finpulse_assets_tests.test_monitoring_chain import DRIFT_CONFIG
 from finpulse_assets_tests.test_ui_browser import EVALUATION, TICKER
 
 
-def main(root: Path) -> int:
+def main(root: Path, jobs: list[str]) -> int:
     for sub in ("bentos", "models", "envs", "tmp"):  # BentoML's stores under the test's BENTOML_HOME
         (Path(os.environ["BENTOML_HOME"]) / sub).mkdir(parents=True, exist_ok=True)
     settings = Settings.from_env()
     assert settings.tickers == (TICKER,), settings.tickers
-    demo = dict(model_chain.DEMO, tickers=[TICKER], regime_shift_at=0.8)
+    # Twice the chain's tweets per day: one ticker then gives FinBERT as many training tweets as its two.
+    demo = dict(model_chain.DEMO, tickers=[TICKER], regime_shift_at=0.8, tweets_per_day=12.0)
     resources = {"tweet_source": DemoTweetSource(**demo), "price_source": DemoPriceSource(**demo)}
     run_config = {"finbert_model": model_chain.finbert_config(build_tiny_model(root / "tiny")),
-                  "finbert_onnx": {"torch_threads": 1}, "finbert_sentiment": {"intra_op_num_threads": 1},
+                  "finbert_onnx": {"torch_threads": 1, "fp32_layers": 2}, "finbert_sentiment": {"intra_op_num_threads": 1},
                   "lstm_model": model_chain.LSTM_CONFIG, "drift_report": DRIFT_CONFIG}
     progress = Progress()
     with DagsterInstance.get() as instance:
-        summary = materialize(settings, instance, JOB_ORDER, run_config=run_config, resources=resources,
+        summary = materialize(settings, instance, jobs, run_config=run_config, resources=resources,
                               progress=progress)
         print_summary(summary, settings)
         if summary["failure"] or summary["failed_checks"]:
@@ -53,4 +54,5 @@ def main(root: Path) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(Path(sys.argv[1])))
+    # A second argument (comma-separated jobs) resumes a state built up to a failed stage.
+    sys.exit(main(Path(sys.argv[1]), sys.argv[2].split(",") if len(sys.argv) > 2 else JOB_ORDER))
