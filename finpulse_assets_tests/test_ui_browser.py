@@ -9,6 +9,7 @@ tmp dir.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -96,13 +97,22 @@ def start(stack: ExitStack, args: list[str], env: dict, log: Path) -> subprocess
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
+    # While developing the test: FINPULSE_UI_TEST_DIR=<dir> keeps the state there and reuses it when built.
     root = Path(os.environ.get("FINPULSE_UI_TEST_DIR") or tmp_path_factory.mktemp("ui"))
-    ports = {name: free_port() for name in ("dagster", "evidently", "reports", "mlflow")}
+    root.mkdir(parents=True, exist_ok=True)
+    built = root / "state.json"
+    ports = {name: free_port() for name in ("dagster", "evidently")}
+    ports |= json.loads(built.read_text())["ports"] if built.exists() else \
+        {name: free_port() for name in ("reports", "mlflow")}  # baked into the metadata by the demo
     env = environment(root, ports)
     bin_dir = Path(sys.executable).parent
     with ExitStack() as stack:
         # After the demo: the daemon's new-data sensor would otherwise request the same partitions.
-        state = build_state(root, env)
+        if built.exists():
+            state = json.loads(built.read_text())
+        else:
+            state = build_state(root, env) | {"ports": ports}
+            built.write_text(json.dumps(state))
         dagster = start(stack, [str(bin_dir / "dagster"), "dev", "-h", "127.0.0.1", "-p", str(ports["dagster"])],
                         env, root / "dagster_dev.log")
         evidently = start(stack, [str(bin_dir / "evidently"), "ui", "--workspace",
