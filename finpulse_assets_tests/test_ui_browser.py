@@ -166,7 +166,7 @@ def test_the_asset_graph_and_catalog_show_every_asset(stack, page):
     page.goto(dagster_url(stack, "/assets"))
     for name in ("raw_tweets", "finbert_onnx", "lstm_model", "drift_report", "prediction_errors", "bento",
                  "evaluation"):
-        page.get_by_role("link", name=name, exact=True).first.wait_for()
+        page.locator(f"a[href='/assets/{name}']").first.wait_for()
 
 
 def test_cli_runs_are_in_the_timeline_and_on_the_jobs_page(stack, page):
@@ -175,9 +175,11 @@ def test_cli_runs_are_in_the_timeline_and_on_the_jobs_page(stack, page):
     page.get_by_text("finpulse/launched_by: cli").first.wait_for()
     page.screenshot(path=str(stack["root"] / "job_runs.png"))
     page.goto(dagster_url(stack, "/overview/activity/timeline"))
-    for job in ("data_assets_job", "forecast_model_job", "monitoring_job", "packaging_job", "evaluation_job"):
-        page.get_by_role("link", name=job, exact=True).first.wait_for()
+    page.get_by_text(LOCATION, exact=True).first.wait_for()  # the code location's row group
+    page.wait_for_timeout(2000)
     page.screenshot(path=str(stack["root"] / "timeline.png"))
+    for job in ("data_assets_job", "forecast_model_job", "monitoring_job", "packaging_job", "evaluation_job"):
+        page.get_by_text(job, exact=True).first.wait_for()
 
 
 def test_model_metadata_links_to_its_mlflow_run(stack, page):
@@ -192,6 +194,8 @@ def test_model_metadata_links_to_its_mlflow_run(stack, page):
     store = stack["root"] / "storage" / "mlflow" / "mlflow.db"
     run = MlflowClient(tracking_uri=f"sqlite:///{store}").get_run(match.group(2))
     assert run.info.experiment_id == match.group(1) and run.info.run_name == "lstm_model"
+    # The description renders its placeholders (Markdown code, not swallowed as HTML tags).
+    page.get_by_text("<storage>/models/lstm/<version>").first.wait_for()
     page.screenshot(path=str(stack["root"] / "lstm_model.png"))
 
 
@@ -221,16 +225,29 @@ def test_the_evaluation_asset_is_materialized(stack, page):
     page.screenshot(path=str(stack["root"] / "evaluation.png"))
 
 
+def reported_days(stack, asset: str, key: str) -> int:
+    from dagster import AssetKey, DagsterInstance
+
+    with DagsterInstance.from_config(str(stack["root"] / "home")) as instance:
+        records = instance.fetch_materializations(AssetKey(asset), limit=1000).records
+    return len({r.partition_key for r in records if key in r.asset_materialization.metadata})
+
+
 def test_the_dashboard_panels_have_data(stack, page):
-    base = f"http://127.0.0.1:{stack['ports']['evidently']}"
-    page.goto(base)
+    page.goto(f"http://127.0.0.1:{stack['ports']['evidently']}")
     page.get_by_text(f"FinPulse {TICKER}").first.click()
+    points = {}
     for title in ("Drift share of the model inputs", "Drifted columns", "Prediction error (dollars)"):
-        page.get_by_text(title).first.wait_for()
-    # Plotly draws a trace per metric with data; an empty panel has none.
-    page.wait_for_function("document.querySelectorAll('.js-plotly-plot .scatterlayer .trace, "
-                           ".js-plotly-plot .barlayer .trace').length >= 3")
+        panel = page.locator(".MuiCard-root").filter(has=page.get_by_text(title, exact=True)).last
+        panel.locator("svg").first.wait_for()
+        points[title] = (panel.locator("svg circle").count(), panel.locator("svg rect").count())
     page.screenshot(path=str(stack["root"] / "dashboard.png"), full_page=True)
+    drift_days = reported_days(stack, "drift_report", "drift_share")
+    error_days = reported_days(stack, "prediction_errors", "abs_error")
+    assert drift_days > 5 and error_days > 5
+    assert points["Drift share of the model inputs"][0] == drift_days  # a point per reported day
+    assert points["Drifted columns"][1] >= drift_days  # a bar per reported day (plus the frame)
+    assert points["Prediction error (dollars)"][0] == 2 * error_days  # error and rolling MAE per day
 
 
 def test_a_backfill_launched_from_the_ui_succeeds(stack, page):
@@ -246,15 +263,18 @@ def test_a_backfill_launched_from_the_ui_succeeds(stack, page):
     page.get_by_text("9 partitions").first.wait_for()
     page.get_by_text("Backfills all partitions in a single run.").first.wait_for()  # one backfill policy
     page.screenshot(path=str(stack["root"] / "backfill_dialog.png"))
-    page.get_by_role("button", name="Launch backfill").click()
-    deadline = time.monotonic() + 300
     with DagsterInstance.from_config(str(stack["root"] / "home")) as instance:
+        before = {b.backfill_id for b in instance.get_backfills()}
+        page.get_by_role("button", name="Launch backfill").click()
+        deadline = time.monotonic() + 300
         while True:
-            (backfill,) = instance.get_backfills()
-            if backfill.status != BulkActionStatus.REQUESTED or time.monotonic() > deadline:
+            new = [b for b in instance.get_backfills() if b.backfill_id not in before]
+            if (new and new[0].status != BulkActionStatus.REQUESTED) or time.monotonic() > deadline:
                 break
             time.sleep(3)
-        runs = instance.get_runs(filters=None, limit=5)
+        assert new, "no backfill was launched"
+        backfill = new[0]
+        runs = instance.get_runs(limit=5)
     assert backfill.status == BulkActionStatus.COMPLETED_SUCCESS, backfill.status
     (run,) = [r for r in runs if r.tags.get("dagster/backfill") == backfill.backfill_id]
     page.goto(dagster_url(stack, f"/runs/{run.run_id}"))

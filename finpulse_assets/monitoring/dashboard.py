@@ -89,8 +89,9 @@ def error_snapshot(record):
     return Report([MeanValue(column=c) for c in ERROR_COLUMNS]).run(dataset, None, timestamp=day)
 
 
-def _sources(instance: DagsterInstance) -> Iterator[tuple[str, str, int, object]]:
-    """(manifest key, ticker, storage id, snapshot loader) of every partition with something to show."""
+def _sources(instance: DagsterInstance, missing: list[str]) -> Iterator[tuple[str, str, int, object]]:
+    """(manifest key, ticker, storage id, snapshot loader) of every partition with something to show;
+    drift_report partitions whose snapshot file is missing are appended to `missing`."""
     from evidently.core.report import Snapshot
 
     for key, record in latest_by_partition(instance, "drift_report").items():
@@ -98,9 +99,9 @@ def _sources(instance: DagsterInstance) -> Iterator[tuple[str, str, int, object]
         if report_file is None:  # a closed day or a day without a report
             continue
         path = snapshot_json_path(report_file)
-        if not path.is_file():
-            raise FileNotFoundError(f"drift_report {key}: no Evidently snapshot at {path} next to its report; "
-                                    "rematerialize that partition")
+        if not path.is_file():  # written before snapshots were kept: named in the result, not a failure of all
+            missing.append(key)
+            continue
         yield f"drift_report|{key}", parse_key(key).ticker, record.storage_id, lambda p=path: Snapshot.load(p)
     for key, record in latest_by_partition(instance, "prediction_errors").items():
         if metadata_value(record, "abs_error") is None:  # no forecast for that day
@@ -109,16 +110,17 @@ def _sources(instance: DagsterInstance) -> Iterator[tuple[str, str, int, object]
 
 
 def sync(instance: DagsterInstance, workspace_dir: Path) -> dict:
-    """Add the snapshots the workspace lacks; returns {"added": n, "kept": n, "projects": [...]}."""
+    """Add the snapshots the workspace lacks; returns {"added": n, "kept": n, "projects": [...],
+    "missing_snapshots": [drift_report partitions reported before snapshot files were kept]}."""
     from evidently.ui.workspace import Workspace
 
     workspace_dir.mkdir(parents=True, exist_ok=True)
     workspace = Workspace.create(str(workspace_dir))
     manifest_path = workspace_dir / MANIFEST
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
-    projects, added, kept = {}, 0, 0
+    projects, added, kept, missing = {}, 0, 0, []
     try:
-        for key, ticker, storage_id, load in _sources(instance):
+        for key, ticker, storage_id, load in _sources(instance, missing):
             if ticker not in projects:
                 projects[ticker] = _project(workspace, ticker)
             entry = manifest.get(key)
@@ -135,7 +137,8 @@ def sync(instance: DagsterInstance, workspace_dir: Path) -> dict:
         tmp = manifest_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(manifest))
         os.replace(tmp, manifest_path)
-    return {"added": added, "kept": kept, "projects": sorted(PROJECT_PREFIX + t for t in projects)}
+    return {"added": added, "kept": kept, "projects": sorted(PROJECT_PREFIX + t for t in projects),
+            "missing_snapshots": missing}
 
 
 def main(argv=None) -> int:
@@ -150,6 +153,10 @@ def main(argv=None) -> int:
         result = sync(instance, workspace)
     print(f"Evidently workspace {workspace}: {result['added']} snapshots added, {result['kept']} already there; "
           f"projects: {', '.join(result['projects']) or 'none (materialize drift_report and prediction_errors)'}")
+    if result["missing_snapshots"]:
+        print(f"{len(result['missing_snapshots'])} drift_report partitions have an HTML report but no Evidently "
+              f"snapshot next to it (written before snapshots were kept), e.g. {result['missing_snapshots'][0]}: "
+              "rematerialize them (a monitoring_job backfill) to see them on the dashboard")
     return 0
 
 
