@@ -17,7 +17,7 @@ STORAGE := $(or $(FINPULSE_STORAGE_DIR),$(CURDIR)/storage)
 export BENTOML_HOME := $(STORAGE)/bentoml
 export BENTOML_DO_NOT_TRACK := True
 
-.PHONY: install instance demo test ui mlflow materialize evaluate benchmark serve benchmark-serving clean benchmark-serving-wrk images
+.PHONY: install instance demo test ui mlflow materialize evaluate benchmark serve benchmark-serving clean benchmark-serving-wrk images dashboard
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,9 +45,11 @@ test: install
 	$(BIN)/python -m pytest -q
 
 # Also serves storage/reports on 127.0.0.1:3001, where the drift reports' `report` links point.
+# make ui EVALUATION=<dataset>: the instance and graph of `make evaluate DATA=.../<dataset>` instead.
 ui: instance
-	mkdir -p $(STORAGE)/reports
-	$(BIN)/python -m http.server 3001 -b 127.0.0.1 -d $(STORAGE)/reports >/dev/null 2>&1 & \
+	$(if $(EVALUATION),set -a; . $(CURDIR)/storage/evaluation/$(EVALUATION)/ui.env; set +a;) \
+	reports=$${FINPULSE_STORAGE_DIR:-$(STORAGE)}/reports; mkdir -p $$reports; \
+	$(BIN)/python -m http.server 3001 -b 127.0.0.1 -d $$reports >/dev/null 2>&1 & \
 	trap "kill $$!" EXIT INT TERM; $(BIN)/dagster dev -h 127.0.0.1 -p 3000
 
 # The MLflow UI on the store the model assets log to (runs, metrics, plots, ONNX files, registry).
@@ -55,6 +57,12 @@ mlflow: install
 	mkdir -p $(STORAGE)/mlflow/artifacts
 	$(BIN)/mlflow ui --backend-store-uri "$$(FINPULSE_STORAGE_DIR=$(STORAGE) $(BIN)/python -m finpulse_assets.instance_storage mlflow-uri)" \
 		--default-artifact-root $(STORAGE)/mlflow/artifacts -h 127.0.0.1 -p 5000
+
+# The monitoring dashboard: Evidently's UI on http://127.0.0.1:8000, a project per ticker fed by the drift
+# reports and prediction errors the instance recorded (synced first; a rerun adds only what is new).
+dashboard: instance
+	$(BIN)/python -m finpulse_assets.monitoring.dashboard sync --workspace $(STORAGE)/evidently_workspace
+	$(BIN)/evidently ui --workspace $(STORAGE)/evidently_workspace --host 127.0.0.1 --port 8000
 
 # Forecast skill on the StockNet protocol (report in reports/evaluation.{json,md}); its own storage and
 # Dagster instance in storage/evaluation/<dataset>/: make evaluate DATA=../shared/data/stocknet-dev [TICKERS=AAPL,MSFT]

@@ -16,6 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from finpulse_assets.progress import Progress
+
 ASSETS = "raw_tweets,vader_labels,raw_prices,price_features"
 
 
@@ -37,12 +39,16 @@ def main() -> None:
                         "from finpulse_assets.cli import register_tickers\n"
                         f"register_tickers(DagsterInstance.get(), {tickers!r})"], env=env, check=True)
         started = time.perf_counter()
+        days = (_date(args.last) - _date(args.start)).days + 1
+        progress = Progress()
+        progress.stage("backfill", days * len(tickers) * 4, "asset partitions")
         for ticker in tickers:
             subprocess.run([sys.executable, "-m", "dagster", "asset", "materialize", "-m", "finpulse_assets.definitions",
                             "--select", ASSETS, "--partition-range", f"{args.start}|{ticker}...{args.last}|{ticker}"],
                            env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            progress.advance(days * 4)  # one run per ticker: its four assets' partitions
+        progress.end()
         seconds = time.perf_counter() - started
-    days = (_date(args.last) - _date(args.start)).days + 1
     partitions = days * len(tickers)
     result = {"tickers": len(tickers), "days": days, "partitions_per_asset": partitions,
               "asset_partitions": partitions * 4, "runs": len(tickers), "seconds": round(seconds, 1),

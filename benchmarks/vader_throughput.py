@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from finpulse_assets.progress import Progress
+
 
 def main() -> None:
     parser = argparse.ArgumentParser()
@@ -85,6 +87,8 @@ def _through_asset(tweets_dir: Path, tickers: list[str]) -> tuple[float, float]:
         os.environ.setdefault("DAGSTER_HOME", tmp)
         with DagsterInstance.ephemeral() as instance:
             instance.add_dynamic_partitions(ticker_partitions.name, tickers)
+            progress = Progress()
+            progress.stage("raw_tweets + vader_labels", len(tickers), "tickers")
             for ticker in tickers:
                 tags = {ASSET_PARTITION_RANGE_START_TAG: key_for(ticker, date(2014, 1, 1)),
                         ASSET_PARTITION_RANGE_END_TAG: key_for(ticker, date(2015, 12, 31))}
@@ -95,6 +99,8 @@ def _through_asset(tweets_dir: Path, tickers: list[str]) -> tuple[float, float]:
                 elapsed += time.perf_counter() - started
                 rows += sum(int(e.materialization.metadata["rows"].value)
                             for e in result.get_asset_materialization_events())
+                progress.advance()
+            progress.end()
     return rows / elapsed, elapsed
 
 

@@ -32,16 +32,19 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 
 from finpulse_assets.definitions import JOB_ORDER, MONITORING_JOB, PARTITIONED_JOBS, build_definitions
 from finpulse_assets.partitions import key_for, ticker_partitions
+from finpulse_assets.progress import Progress
+from finpulse_assets.run_launch import execute_job
 from finpulse_assets.settings import Settings
 
 # Jobs run over only the last N days of the window: a drift report costs 2-3 s (Evidently renders its HTML
 # while it computes), so the demo reports its last six weeks, where the regime shift shows; a UI backfill
 # of monitoring_job covers any other range.
 DEMO_RECENT_DAYS = {MONITORING_JOB: 42}
-# Dagster's per-event DEBUG lines (thousands per backfill) would bury the summary; the UI keeps every event.
+# Dagster's per-event lines (thousands per backfill) would bury the progress line and the summary; warnings and
+# errors still print, and the UI keeps every event.
 # One run per ticker at a time in a queued deployment: run_queue.tag_concurrency_limits on this tag (docs/storage.md).
 TICKER_RUN_TAG = "finpulse/ticker"
-CONSOLE_LOGS = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+CONSOLE_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 # Figures of the unpartitioned assets shown in the summary (metadata keys).
 SUMMARY_KEYS = {
@@ -106,11 +109,14 @@ def _failure_message(result) -> str:
 
 
 def materialize(settings: Settings, instance: DagsterInstance, jobs: Sequence[str] = tuple(JOB_ORDER),
-                run_config: Mapping[str, Mapping] | None = None, resources: Mapping[str, object] | None = None) -> dict:
+                run_config: Mapping[str, Mapping] | None = None, resources: Mapping[str, object] | None = None,
+                progress: Progress | None = None) -> dict:
     """Run `jobs` (in JOB_ORDER) for every configured ticker; returns the summary `print_summary` prints.
 
     run_config: {asset name: its config dict}; each job gets the entries of its own assets.
+    progress: shown per stage as asset partitions materialize (default: on stderr).
     """
+    progress = progress or Progress()
     defs = build_definitions(settings, resources)
     register_tickers(instance, settings.tickers)
     first = pd.Timestamp(settings.start).date()
@@ -134,11 +140,13 @@ def materialize(settings: Settings, instance: DagsterInstance, jobs: Sequence[st
                          ASSET_PARTITION_RANGE_END_TAG: key_for(t, last)}) for t in settings.tickers]
         else:
             runs = [(None, {})]
+        days = (last - start).days + 1 if job_name in PARTITIONED_JOBS else 1
+        progress.stage(job_name, len(asset_names) * days * len(runs),
+                       "asset partitions" if job_name in PARTITIONED_JOBS else "assets")
         for ticker, tags in runs:
-            result = job.execute_in_process(instance=instance, raise_on_error=False,
-                                            run_config={**CONSOLE_LOGS, "ops": ops},
-                                            tags={**tags, "finpulse/launched_by": "cli",
-                                                  **({TICKER_RUN_TAG: ticker} if ticker else {})})
+            result = execute_job(job, instance, {**CONSOLE_LOGS, "ops": ops},
+                                 tags={**tags, "finpulse/launched_by": "cli", **({TICKER_RUN_TAG: ticker} if ticker else {})},
+                                 on_event=progress.listener())
             for event in result.get_asset_materialization_events():
                 mat = event.materialization
                 name = mat.asset_key.to_user_string()
@@ -160,6 +168,7 @@ def materialize(settings: Settings, instance: DagsterInstance, jobs: Sequence[st
                 failure = f"{job_name}{f' ({ticker})' if ticker else ''}: {_failure_message(result)}"
                 break
         stage_seconds[job_name] = time.perf_counter() - stage_started
+        progress.end("FAILED" if failure else "")
         if failure:
             break
     return {"assets": dict(totals), "models": models, "seconds": time.perf_counter() - started,

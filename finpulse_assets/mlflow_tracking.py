@@ -50,6 +50,7 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 CHAMPION_ALIAS = "champion"
 DEFAULT_EXPERIMENT = "finpulse"
+DEFAULT_UI_URL = os.environ.get("FINPULSE_MLFLOW_URL", "").strip() or "http://127.0.0.1:5000"
 # MLflow's limit on a param value; longer values are cut (the full config is also logged as an artifact).
 _PARAM_MAX = 6000
 
@@ -133,6 +134,12 @@ class MlflowTracking(ConfigurableResource):
     # Empty with the default store or any database URI: <storage_dir>/mlflow/artifacts; with a server, its default.
     artifact_root: str = ""
     experiment_name: str = DEFAULT_EXPERIMENT
+    # Where `make mlflow` serves the UI: the base of the `mlflow_run` links in asset metadata.
+    ui_url: str = DEFAULT_UI_URL
+
+    def run_url(self, run: TrackedRun) -> str:
+        """The run's page in the MLflow UI (`make mlflow`)."""
+        return f"{self.ui_url.rstrip('/')}/#/experiments/{run.experiment_id}/runs/{run.run_id}"
 
     def resolved_tracking_uri(self) -> str:
         if self.tracking_uri:

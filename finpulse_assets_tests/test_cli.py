@@ -6,7 +6,8 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-from dagster import DagsterInstance
+from dagster import DagsterInstance, RunsFilter
+from dagster._core.storage.tags import REPOSITORY_LABEL_TAG
 
 from finpulse_assets.cli import main, materialize, print_summary
 from finpulse_assets.definitions import DATA_ASSETS_JOB, JOB_ORDER
@@ -43,6 +44,15 @@ def test_materialize_covers_every_partition_and_summarises(tmp_path, capsys):
     with DagsterInstance.ephemeral() as instance:
         summary = materialize(settings, instance, jobs=[DATA_ASSETS_JOB])
         assert set(instance.get_dynamic_partitions("tickers")) == {"AAPL", "MSFT"}
+        # Recorded as runs of the code location `make ui` loads: the timeline and the Jobs page show them.
+        runs = instance.get_runs(RunsFilter(job_name=DATA_ASSETS_JOB, tags={
+            REPOSITORY_LABEL_TAG: "__repository__@finpulse"}))  # what the Jobs page asks
+        assert len(runs) == 2 and all(r.remote_job_origin.location_name == "finpulse"
+                                      for r in runs)
+    # Progress counted from the runs' materialization events (stderr is not a terminal here: plain lines).
+    err = capsys.readouterr().err
+    assert "[data_assets_job] 0/248 asset partitions (0%)" in err
+    assert "[data_assets_job] 248/248 asset partitions (100%)" in err and "took" in err
     assert summary["failed_checks"] == [] and summary["failure"] is None
     assert list(summary["stage_seconds"]) == [DATA_ASSETS_JOB]
     for name in ("raw_tweets", "vader_labels", "raw_prices", "price_features"):

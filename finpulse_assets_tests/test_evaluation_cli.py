@@ -35,3 +35,13 @@ def test_evaluation_job_is_defined_but_not_part_of_make_demo():
     assert EVALUATION_JOB not in JOB_ORDER
     job = build_definitions().resolve_job_def(EVALUATION_JOB)
     assert {k.to_user_string() for k in job.asset_layer.executable_asset_keys} == {"evaluation"}
+
+
+def test_make_ui_evaluation_reads_the_evaluations_settings_and_instance(tmp_path):
+    from finpulse_assets.evaluation.cli import write_ui_env
+
+    settings = evaluation_settings(_dataset(tmp_path), ["AAPL"], tmp_path / "store", Protocol())
+    lines = dict(line.split("=", 1) for line in write_ui_env(tmp_path / "store", settings).read_text().splitlines())
+    assert lines["DAGSTER_HOME"] == str(tmp_path / "store" / "dagster_home")
+    assert lines["FINPULSE_TICKERS"] == "AAPL" and lines["FINPULSE_START"] == settings.start
+    assert lines["FINPULSE_PRICES_DIR"] == settings.prices_dir and lines["FINPULSE_TWEET_SOURCE"] == "kaggle_csv"

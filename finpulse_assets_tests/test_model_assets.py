@@ -279,6 +279,10 @@ def test_training_runs_are_logged_to_mlflow_and_champions_get_the_alias(chain):
     assert {"model", "plots", "test_metrics.md"} <= artifacts
     onnx_run = client.get_run(lstm_onnx["mlflow_run_id"])
     assert onnx_run.data.tags["mlflow.parentRunId"] == run.info.run_id
+    # The UI links each model asset to its run in `make mlflow`.
+    assert chain.metadata("lstm_model")["mlflow_run"] == (
+        f"http://127.0.0.1:5000/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}")
+    assert chain.metadata("lstm_onnx")["mlflow_run"].endswith(f"/runs/{onnx_run.info.run_id}")
     assert str(Path(chain.storage.resolve(), "mlflow", "artifacts")) in run.info.artifact_uri
 
     for name, value, upstream in (("finpulse-lstm", lstm_onnx, lstm_model),

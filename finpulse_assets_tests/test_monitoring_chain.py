@@ -127,8 +127,11 @@ def test_prediction_errors_compare_each_forecast_with_the_next_close(chain):
     assert "errors_over_time" in meta and meta["run_direction_hit_rate"] >= 0
 
 
-def test_drift_retrains_then_the_new_champion_is_packaged(chain):
-    before = chain.tick(PACKAGING_SENSOR)  # the demo's own champions: packaging's first tick sees them
+def test_drift_retrains_then_packaging_waits_for_a_new_pair_of_versions(chain):
+    before = chain.tick(PACKAGING_SENSOR)  # the demo's own champions, not packaged yet in this chain
+    (request,) = before.run_requests
+    old_version = chain.metadata("lstm_onnx")["model_version"]
+    assert old_version in request.tags["finpulse/champions"]
     drift = chain.tick(DRIFT_RETRAIN_SENSOR)
     jobs = {r.job_name: r for r in drift.run_requests}
     assert FORECAST_MODEL_JOB in jobs, drift.skip_message
@@ -139,9 +142,10 @@ def test_drift_retrains_then_the_new_champion_is_packaged(chain):
 
     retrained = chain.instance.get_latest_materialization_event(AssetKey("lstm_onnx"))
     assert chain.instance.get_run_by_id(retrained.run_id).tags[SENSOR_NAME_TAG] == DRIFT_RETRAIN_SENSOR
-    package = chain.tick(PACKAGING_SENSOR, cursor=before.cursor)
-    (request,) = package.run_requests
-    assert "lstm_onnx" in request.tags["finpulse/champions"]
+    # Retrained on the same data with the same config: the same content key, so the same version. No new bento.
+    assert chain.metadata("lstm_onnx")["model_version"] == old_version
+    again = chain.tick(PACKAGING_SENSOR, cursor=before.cursor)
+    assert not again.run_requests and "already packaged" in again.skip_message
 
     @asset(name="bento")  # stands in for the real bento build (BentoML), which has its own tests
     def bento_stand_in():
@@ -149,3 +153,28 @@ def test_drift_retrains_then_the_new_champion_is_packaged(chain):
 
     assert materialize([bento_stand_in], instance=chain.instance, tags=request.tags).success
     assert chain.instance.get_latest_materialization_event(AssetKey("bento")) is not None
+
+
+def test_the_dashboard_gets_a_project_per_ticker_fed_incrementally(chain, tmp_path):
+    from evidently.ui.workspace import Workspace
+
+    from finpulse_assets.monitoring.dashboard import sync
+
+    result = sync(chain.instance, tmp_path / "workspace")
+    assert result["projects"] == ["FinPulse AAA", "FinPulse BBB"]
+    reported = {ticker: sum("drift_share" in m for m in drift_metadata(chain, ticker).values())
+                for ticker in model_chain.TICKERS}
+    assert reported["AAA"] > 5 and result["kept"] == 0
+    again = sync(chain.instance, tmp_path / "workspace")
+    assert again["added"] == 0 and again["kept"] == result["added"]
+
+    workspace = Workspace(str(tmp_path / "workspace"))
+    (project,) = [p for p in workspace.list_projects() if p.name == "FinPulse AAA"]
+    assert [panel.title for panel in workspace.get_dashboard(project.id).panels] == [
+        "Drift share of the model inputs", "Drifted columns", "Prediction error (dollars)"]
+    snapshots = [workspace.get_run(project.id, s) for s in workspace.list_runs(project.id)]
+    drift = [s for s in snapshots if any("DriftedColumnsCount" in str(m) for m in s.metric_results.values())]
+    errors = [s for s in snapshots if any("'abs_error'" in str(m) for m in s.metric_results.values())]
+    assert len(drift) == reported["AAA"] and len(errors) > 5 and len(drift) + len(errors) == len(snapshots)
+    days = sorted(s.timestamp.date() for s in drift)
+    assert days[0] > pd.Timestamp(chain.stored("lstm_model")["split"]["train"]["last_day"]).date()

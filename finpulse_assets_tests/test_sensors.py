@@ -8,6 +8,7 @@ from dagster import (
     AssetCheckSpec,
     AssetKey,
     AssetMaterialization,
+    MetadataValue,
     Output,
     asset,
     build_sensor_context,
@@ -147,31 +148,76 @@ def test_bad_threshold_settings_are_refused(tmp_path, monkeypatch):
         defs_for(tmp_path)
 
 
-def model_stand_in(name: str, status: str, passed: bool):
+def model_stand_in(name: str, status: str, passed: bool, version: str = ""):
     @asset(name=name, check_specs=[AssetCheckSpec("onnx_parity", asset=name, blocking=True)])
     def stand_in():
-        yield Output({}, metadata={"registry_status": status, "model_version": f"{name}-{status}-{passed}"})
+        yield Output({}, metadata={"registry_status": status,
+                                   "model_version": version or f"{name}-{status}-{passed}"})
         yield AssetCheckResult(check_name="onnx_parity", passed=passed)
 
     return stand_in
 
 
-def test_packaging_requests_bento_only_for_a_champion_that_passed_its_checks(instance, tmp_path):
+def bento_stand_in(forecaster: str, sentiment: str):
+    @asset(name="bento")
+    def stand_in():
+        return Output({}, metadata={"model_versions": MetadataValue.json(
+            {"forecaster": forecaster, "sentiment": sentiment})})
+
+    return stand_in
+
+
+def test_packaging_requests_bento_only_for_a_new_pair_of_champions_that_passed_their_checks(instance, tmp_path):
     defs = defs_for(tmp_path)
     idle = tick(defs, instance, PACKAGING_SENSOR)
-    assert not idle.run_requests and idle.skip_message == "no new model version"
+    assert not idle.run_requests and "never materialized" in idle.skip_message
 
     materialize([model_stand_in("lstm_onnx", "candidate", True)], instance=instance)
-    materialize([model_stand_in("lstm_onnx", "champion", False)], instance=instance, raise_on_error=False)
+    materialize([model_stand_in("finbert_onnx", "champion", False)], instance=instance, raise_on_error=False)
     refused = tick(defs, instance, PACKAGING_SENSOR, cursor=idle.cursor)
     assert not refused.run_requests
     assert "candidate, not champion" in refused.skip_message and "onnx_parity" in refused.skip_message
 
-    materialize([model_stand_in("finbert_onnx", "champion", True)], instance=instance)
+    materialize([model_stand_in("lstm_onnx", "champion", True, "lstm-1")], instance=instance)
+    materialize([model_stand_in("finbert_onnx", "champion", True, "finbert-1")], instance=instance)
     data = tick(defs, instance, PACKAGING_SENSOR, cursor=refused.cursor)
     (request,) = data.run_requests
-    assert request.job_name in (None, PACKAGING_JOB) and "finbert_onnx" in request.tags["finpulse/champions"]
+    assert request.job_name in (None, PACKAGING_JOB) and "finbert-1" in request.tags["finpulse/champions"]
     assert not tick(defs, instance, PACKAGING_SENSOR, cursor=data.cursor).run_requests
+
+    # The same versions materialized again (a rerun of the same config and data): nothing to package.
+    materialize([model_stand_in("lstm_onnx", "champion", True, "lstm-1")], instance=instance)
+    assert not tick(defs, instance, PACKAGING_SENSOR, cursor=data.cursor).run_requests
+    # A new forecaster version: one request for the new pair.
+    materialize([model_stand_in("lstm_onnx", "champion", True, "lstm-2")], instance=instance)
+    (new_pair,) = tick(defs, instance, PACKAGING_SENSOR, cursor=data.cursor).run_requests
+    assert "lstm-2" in new_pair.run_key and "finbert-1" in new_pair.run_key
+
+
+def test_packaging_skips_the_pair_a_bento_already_holds(instance, tmp_path):
+    defs = defs_for(tmp_path)
+    materialize([model_stand_in("lstm_onnx", "champion", True, "lstm-1")], instance=instance)
+    materialize([model_stand_in("finbert_onnx", "champion", True, "finbert-1")], instance=instance)
+    materialize([bento_stand_in("lstm-1", "finbert-1")], instance=instance)  # `make demo` packaged them
+    fresh = tick(defs, instance, PACKAGING_SENSOR)
+    assert not fresh.run_requests and "already packaged" in fresh.skip_message
+
+
+def test_every_job_has_one_backfill_policy(tmp_path):
+    """Loading the code location warns of nothing (a job mixing backfill policies would fall back to
+    one run per partition for its backfills)."""
+    import warnings
+
+    from dagster import BetaWarning, PreviewWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warnings.simplefilter("ignore", BetaWarning)  # the policy itself is a beta parameter, chosen on purpose
+        warnings.simplefilter("ignore", PreviewWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)  # define_asset_job(partitions_def=...), scheduled for 2.0
+        repository = defs_for(tmp_path).get_repository_def()
+        jobs = repository.get_all_jobs()  # the sensors' implicit asset jobs included
+    assert {j.name for j in jobs} >= {"data_assets_job", "monitoring_job"}
 
 
 def test_the_sensors_are_on_by_default(tmp_path):

@@ -11,11 +11,13 @@ from dagster import (
 from pydantic import Field
 
 from finpulse_assets.assets.partitioned import emit, run_partitions, schema_check_spec
+from finpulse_assets.assets.reporting import png_markdown
 from finpulse_assets.features.training_set import MODEL_FEATURE_COLUMNS, SENTIMENT_FEATURE_COLUMNS, join_features
 from finpulse_assets.market_calendar import closure_reason
 from finpulse_assets.monitoring.drift import COLUMN_P_VALUE, drift_inputs, run_drift_report
+from finpulse_assets.monitoring.plots import drift_over_time_png
 from finpulse_assets.monitoring.report_store import ReportStore
-from finpulse_assets.partitions import day_window_mapping
+from finpulse_assets.partitions import TICKER_DAY_BACKFILL_POLICY, day_window_mapping
 from finpulse_assets.schemas import DriftReport
 
 # Calendar days of features loaded up to t: room for a window of up to MAX_WINDOW_DAYS trading days.
@@ -45,6 +47,7 @@ def build_drift_assets(partitions_def):
              "sentiment_features": AssetIn(partition_mapping=WINDOW_MAPPING),
              "training_set": AssetIn(), "lstm_model": AssetIn()},
         check_specs=[schema_check_spec("drift_report")],
+        backfill_policy=TICKER_DAY_BACKFILL_POLICY,
         group_name="monitoring",
         kinds={"evidently", "pandas", "parquet"},
     )
@@ -79,7 +82,10 @@ def build_drift_assets(partitions_def):
             row, reason = _report_one(context, config, reports, features, training, part, reference_end, version)
             frames[part] = pd.DataFrame([row] if row else [], columns=list(ROW_DTYPES)).astype(ROW_DTYPES)
             reasons[part] = reason
-        yield from emit(context, frames, DriftReport, empty_reason=lambda p: reasons[p])
+        reported = pd.concat([f for f in frames.values() if len(f)] or [pd.DataFrame()], ignore_index=True)
+        run_metadata = {"drift_over_time": png_markdown(drift_over_time_png(reported), "drift share per ticker")} \
+            if len(reported) else {}
+        yield from emit(context, frames, DriftReport, empty_reason=lambda p: reasons[p], run_metadata=run_metadata)
 
     return [drift_report]
 
@@ -97,7 +103,7 @@ def _report_one(context, config, reports, features, training, part, reference_en
         return None, (f"{len(inputs.reference)} training rows of {part.ticker} before the window "
                       f"(at least {config.min_reference_rows} needed)")
     snapshot, summary = run_drift_report(inputs.current, inputs.reference, MODEL_FEATURE_COLUMNS,
-                                         config.column_p_value)
+                                         config.column_p_value, timestamp=pd.Timestamp(part.day).to_pydatetime())
     path = reports.write_snapshot_html(snapshot, reports.drift_report_path(part.ticker, part.day))
     sentiment_share = summary.share_of(SENTIMENT_FEATURE_COLUMNS)
     context.add_asset_metadata({
@@ -106,7 +112,7 @@ def _report_one(context, config, reports, features, training, part, reference_en
         "sentiment_drift_share": MetadataValue.float(sentiment_share),
         "drifted_columns": ", ".join(summary.drifted_columns) or "none",
         "report": MetadataValue.url(reports.url_for(path)),
-        "report_file": MetadataValue.path(str(path)),
+        "report_file": MetadataValue.text(str(path)),  # the `report` URL opens it; a file path cannot
         "model_version": version,
     }, partition_key=str(part.key))
     return {

@@ -167,7 +167,7 @@ def build_finbert_assets():
         window, holds out its latest days for validation (time-ordered, never
         shuffled), trains with inverse-frequency class weights and a fixed seed,
         and reports agreement with VADER on the held-out days. Stored as
-        safetensors + tokenizer files under <storage>/models/finbert/<version>.
+        safetensors + tokenizer files under `<storage>/models/finbert/<version>`.
 
         Unpartitioned on purpose: one model is trained over a training window of
         all tickers and days; partitioning it per ticker x day would make a
@@ -253,7 +253,8 @@ def build_finbert_assets():
             "model_mib": MetadataValue.float(mib(final_dir)),
             "base_model": str(config.base_model), "finetuned": config.finetune,
             "model_version": version, "model_dir": MetadataValue.path(str(final_dir)),
-            "mlflow_run_id": run_id, "mlflow_tracking_uri": mlflow.resolved_tracking_uri(),
+            "mlflow_run_id": run_id, "mlflow_run": MetadataValue.url(mlflow.run_url(run)),
+            "mlflow_tracking_uri": mlflow.resolved_tracking_uri(),
         })
 
     @asset(
@@ -268,7 +269,7 @@ def build_finbert_assets():
                      mlflow: MlflowTracking, model_store: ModelStore):
         """finbert_model exported to ONNX, graph-fused, and dynamically quantized to int8 (ONNX Runtime).
 
-        Written to <storage>/models/finbert_onnx/<version>: model.onnx (fp32, fused), model.int8.onnx,
+        Written to `<storage>/models/finbert_onnx/<version>`: model.onnx (fp32, fused), model.int8.onnx,
         tokenizer files and sentiment_onnx.json, all the torch-free scorer needs.
 
         The blocking `onnx_parity` check compares the int8 model, exactly as
@@ -365,6 +366,7 @@ def build_finbert_assets():
             "model_version": finbert_model["version"], "onnx_dir": MetadataValue.path(str(onnx_dir)),
             "file_sha256": MetadataValue.json(hashes),
             "mlflow_run_id": run_id, "mlflow_parent_run_id": finbert_model["mlflow_run_id"],
+            "mlflow_run": MetadataValue.url(mlflow.run_url(run)),
         })
         yield AssetCheckResult(
             check_name=PARITY_CHECK, passed=passed, severity=AssetCheckSeverity.ERROR,

@@ -80,7 +80,7 @@ def build_lstm_assets():
         or one per ticker, whichever has the lower validation MAE (recorded with
         the figures). Scored on the test split next to the LSTM without sentiment
         (ablation), the random walk and the 5-day moving average. Stored as
-        safetensors + JSON under <storage>/models/lstm/<version>; logged to MLflow.
+        safetensors + JSON under `<storage>/models/lstm/<version>`; logged to MLflow.
         """
         from finpulse_assets.models.lstm.pipeline import (
             LSTM,
@@ -160,7 +160,8 @@ def build_lstm_assets():
             "model_version": version, "model_dir": MetadataValue.path(str(final_dir)),
             "file_sha256": MetadataValue.json(hashes),
             "forecast_plot_file": MetadataValue.path(str(final_dir / PLOT_FILE)),
-            "mlflow_run_id": run_id, "mlflow_tracking_uri": mlflow.resolved_tracking_uri(),
+            "mlflow_run_id": run_id, "mlflow_run": MetadataValue.url(mlflow.run_url(run)),
+            "mlflow_tracking_uri": mlflow.resolved_tracking_uri(),
         })
 
     @asset(
@@ -174,7 +175,7 @@ def build_lstm_assets():
     def lstm_onnx(context: AssetExecutionContext, lstm_model: dict, mlflow: MlflowTracking, model_store: ModelStore):
         """lstm_model exported to ONNX (fp32) and dynamically quantized to int8; both measured, one kept.
 
-        Written to <storage>/models/lstm_onnx/<version>: lstm_model's files plus model.onnx and
+        Written to `<storage>/models/lstm_onnx/<version>`: lstm_model's files plus model.onnx and
         model.int8.onnx next to each model's config.json (what OnnxForecaster reads).
 
         int8 is kept only when it is within tolerance AND at least 10 % faster at
@@ -247,6 +248,7 @@ def build_lstm_assets():
             "model_version": lstm_model["version"], "model_dir": MetadataValue.path(str(model_dir)),
             "file_sha256": MetadataValue.json(hashes),
             "mlflow_run_id": run_id, "mlflow_parent_run_id": lstm_model["mlflow_run_id"],
+            "mlflow_run": MetadataValue.url(mlflow.run_url(run)),
         })
         yield AssetCheckResult(
             check_name=PARITY_CHECK, passed=passed, severity=AssetCheckSeverity.ERROR,

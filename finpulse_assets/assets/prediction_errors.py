@@ -12,7 +12,7 @@ from finpulse_assets.assets.partitioned import emit, run_partitions, schema_chec
 from finpulse_assets.assets.reporting import png_markdown
 from finpulse_assets.monitoring.plots import errors_over_time_png
 from finpulse_assets.monitoring.prediction_errors import ROLLING_WINDOW, prediction_errors, summary_numbers
-from finpulse_assets.partitions import day_window_mapping
+from finpulse_assets.partitions import TICKER_DAY_BACKFILL_POLICY, day_window_mapping
 from finpulse_assets.schemas import PredictionErrors
 
 # Calendar days back that hold the ROLLING_WINDOW previous forecasts (20 trading days fit in 45).
@@ -32,6 +32,7 @@ def build_prediction_error_assets(partitions_def):
         ins={"predictions": AssetIn(partition_mapping=PREDICTIONS_MAPPING),
              "raw_prices": AssetIn(partition_mapping=PRICES_MAPPING)},
         check_specs=[schema_check_spec("prediction_errors")],
+        backfill_policy=TICKER_DAY_BACKFILL_POLICY,
         group_name="monitoring",
         kinds={"pandas", "parquet"},
     )

@@ -61,6 +61,20 @@ def instance_for(home: Path):
     return DagsterInstance.get()
 
 
+def write_ui_env(storage: Path, settings: Settings) -> Path:
+    """`storage/ui.env`: what `make ui EVALUATION=<dataset>` exports so the UI loads this evaluation's
+    graph (sources, tickers, days, storage) against its Dagster instance."""
+    values = {"DAGSTER_HOME": storage / "dagster_home", "FINPULSE_STORAGE_DIR": storage,
+              "FINPULSE_TWEET_SOURCE": settings.tweet_source, "FINPULSE_PRICE_SOURCE": settings.price_source,
+              "FINPULSE_TWEETS_DIR": settings.tweets_dir, "FINPULSE_PRICES_DIR": settings.prices_dir,
+              "FINPULSE_TICKERS": ",".join(settings.tickers), "FINPULSE_START": settings.start,
+              "FINPULSE_END": settings.end}
+    storage.mkdir(parents=True, exist_ok=True)
+    path = storage / "ui.env"
+    path.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+    return path
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="finpulse-evaluate")
     parser.add_argument("--data", required=True, help="dataset folder with tweets/ and prices/")
@@ -76,6 +90,7 @@ def main(argv=None) -> int:
     protocol = Protocol()
     settings = evaluation_settings(data_dir, tickers, storage, protocol)
     os.environ["FINPULSE_STORAGE_DIR"] = str(storage)  # the code location `make ui` loads sees the same files
+    write_ui_env(storage, settings)
 
     from finpulse_assets.cli import materialize, print_summary
     from finpulse_assets.evaluation.run_job import run_evaluation_job

@@ -7,21 +7,30 @@ import time
 from pathlib import Path
 
 from finpulse_assets.cli import CONSOLE_LOGS
+from finpulse_assets.progress import Progress
+from finpulse_assets.run_launch import execute_job
 from finpulse_assets.evaluation.protocol import Protocol
 from finpulse_assets.evaluation.report import markdown
 
 
 def run_evaluation_job(settings, instance, dataset: str, report_dir: Path, protocol: Protocol,
-                       stage_seconds: dict, started: float) -> dict:
+                       stage_seconds: dict, started: float, progress: Progress | None = None) -> dict:
     from finpulse_assets.definitions import EVALUATION_JOB, build_definitions
 
     job = build_definitions(settings).resolve_job_def(EVALUATION_JOB)
     config = {**protocol.as_dict(), "report_dir": str(report_dir), "dataset": dataset,
               "graph_stage_seconds": {k: float(v) for k, v in stage_seconds.items()}}
     stage_started = time.perf_counter()
-    result = job.execute_in_process(instance=instance,
-                                    run_config={**CONSOLE_LOGS, "ops": {"evaluation": {"config": config}}},
-                                    tags={"finpulse/launched_by": "evaluate"})
+    progress = progress or Progress()
+    # One asset: the line shows the elapsed time (its log has the candidates it fits, in the UI's run view).
+    progress.stage(EVALUATION_JOB, 1, "assets")
+    result = execute_job(job, instance, {**CONSOLE_LOGS, "ops": {"evaluation": {"config": config}}},
+                         tags={"finpulse/launched_by": "evaluate"}, on_event=progress.listener())
+    progress.end("" if result.success else "FAILED")
+    if not result.success:
+        from finpulse_assets.cli import _failure_message
+
+        raise SystemExit(f"evaluation_job failed: {_failure_message(result)}")
     report = result.output_for_node("evaluation")
     # The asset knows the graph stages' seconds and its own; the wall clock of the whole command is known here.
     report["runtime"] |= {"evaluation_job_seconds": round(time.perf_counter() - stage_started, 1),

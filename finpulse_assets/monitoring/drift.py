@@ -9,7 +9,7 @@ after t even when the model was trained on later days.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 import pandas as pd
 
@@ -44,8 +44,10 @@ def drift_inputs(features: pd.DataFrame, training: pd.DataFrame, ticker: str, da
 
 
 def run_drift_report(current: pd.DataFrame, reference: pd.DataFrame, columns: list[str],
-                     p_value: float = COLUMN_P_VALUE):
-    """Evidently Report with DataDriftPreset over `columns`: (Snapshot, DriftSummary)."""
+                     p_value: float = COLUMN_P_VALUE, timestamp: datetime | None = None):
+    """Evidently Report with DataDriftPreset over `columns`: (Snapshot, DriftSummary).
+
+    timestamp: the snapshot's time (the day reported: where the dashboard plots it); default now."""
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
 
@@ -55,6 +57,6 @@ def run_drift_report(current: pd.DataFrame, reference: pd.DataFrame, columns: li
     definition = DataDefinition(numerical_columns=list(columns))
     as_dataset = lambda frame: Dataset.from_pandas(frame[columns].astype(float), data_definition=definition)  # noqa: E731
     snapshot = Report([DataDriftPreset(columns=list(columns), method=DRIFT_METHOD, threshold=p_value)]).run(
-        as_dataset(current), as_dataset(reference))
+        as_dataset(current), as_dataset(reference), timestamp=timestamp)
     summary: DriftSummary = parse_drift_snapshot(snapshot.dict())
     return snapshot, summary

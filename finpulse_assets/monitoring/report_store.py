@@ -33,7 +33,8 @@ class ReportStore(ConfigurableResource):
         return f"{self.base_url.rstrip('/')}/{path.relative_to(self.base_dir).as_posix()}"
 
     def write_snapshot_html(self, snapshot, path: Path) -> Path:
-        """The snapshot's HTML at `path` (atomically), its JS bundle linked from base_dir."""
+        """The snapshot's HTML at `path` (atomically), its JS bundle linked from base_dir; the snapshot itself
+        (Evidently's JSON, for the dashboard) next to it."""
         library = (Path(STATIC_PATH) / "index.js").read_text(encoding="utf-8")
         shared = Path(self.base_dir) / LIBRARY_FILE
         if not shared.exists():
@@ -43,8 +44,14 @@ class ReportStore(ConfigurableResource):
         if embedded in page:  # otherwise the page stays self-contained, only larger
             relative = os.path.relpath(shared, path.parent)
             page = page.replace(embedded, f'<script src="{relative}"></script>')
+        _write_atomically(snapshot_json_path(path), snapshot.dumps())
         _write_atomically(path, page)
         return path
+
+
+def snapshot_json_path(html_path: str | Path) -> Path:
+    """Where the Evidently snapshot of a report is kept (next to its HTML): what the dashboard loads."""
+    return Path(html_path).with_suffix(".json")
 
 
 def _write_atomically(path: Path, text: str) -> None:

@@ -1,22 +1,38 @@
-"""packaging_sensor: a new champion model that passed its blocking checks is packaged (the `bento` asset).
+"""packaging_sensor: a new pair of champion model versions that passed their blocking checks is packaged.
 
-It reads lstm_onnx and finbert_onnx materializations after its cursor (the last
-storage id it handled). One is packaged when its metadata says `registry_status:
-champion` and every blocking check of that asset in the same run passed; a
-candidate, or a model whose check failed, never is. A materialization whose run
-has not finished yet (its checks may still be coming) stops the scan there until
-the next tick.
+Each tick looks at the latest lstm_onnx and finbert_onnx materializations: the
+`bento` asset packages exactly those. It requests `bento` when both are
+`registry_status: champion` with every blocking check of their run passed, and
+their pair of model versions differs from the pair packaged last (the latest
+`bento` materialization's `model_versions`, whoever launched it) and from the
+pair this sensor requested last (its cursor). Rematerializing a model to the same
+version (same config and data: same content key) packages nothing. A candidate,
+a model whose check failed, or a run still going (its checks may be coming)
+packages nothing either.
 """
 
 from __future__ import annotations
 
-from dagster import AssetKey, DagsterEventType, DefaultSensorStatus, RunRequest, SensorResult, SkipReason, sensor
+import json
+
+from dagster import (
+    AssetKey,
+    AssetRecordsFilter,
+    DagsterEventType,
+    DefaultSensorStatus,
+    RunRequest,
+    SensorResult,
+    SkipReason,
+    sensor,
+)
 from dagster._core.storage.dagster_run import FINISHED_STATUSES
 
-from finpulse_assets.sensors.events import materializations_after, metadata_value
+from finpulse_assets.sensors.events import metadata_value
 
 PACKAGING_SENSOR = "packaging_sensor"
-MODEL_ASSETS = (AssetKey("lstm_onnx"), AssetKey("finbert_onnx"))
+# The roles as the bento's `model_versions` metadata names them.
+MODEL_ASSETS = {"forecaster": AssetKey("lstm_onnx"), "sentiment": AssetKey("finbert_onnx")}
+BENTO = AssetKey("bento")
 
 
 def check_results(instance, run_id: str, asset_key: AssetKey) -> dict[str, bool]:
@@ -45,29 +61,45 @@ def packaging_decision(instance, record) -> tuple[bool | None, str]:
     return True, f"{name} {metadata_value(record, 'model_version')}: champion, checks {sorted(checks)} passed"
 
 
+def latest_record(instance, asset_key: AssetKey):
+    result = instance.fetch_materializations(AssetRecordsFilter(asset_key=asset_key), limit=1, ascending=False)
+    return result.records[0] if result.records else None
+
+
+def packaged_versions(instance) -> dict | None:
+    """{"forecaster": v, "sentiment": v} of the latest bento materialization, or None."""
+    record = latest_record(instance, BENTO)
+    return metadata_value(record, "model_versions") if record else None
+
+
 def build_packaging_sensor(packaging_job):
     @sensor(name=PACKAGING_SENSOR, job=packaging_job, default_status=DefaultSensorStatus.RUNNING,
             minimum_interval_seconds=60)
     def packaging_sensor(context):
-        """Requests `bento` (packaging_job) when lstm_onnx or finbert_onnx becomes a champion that passed
-        its blocking checks; one request per tick however many arrived."""
-        after = int(context.cursor) if context.cursor else None
-        records = sorted((r for key in MODEL_ASSETS for r in materializations_after(context.instance, key, after)),
-                         key=lambda r: r.storage_id)
-        cursor, champions, notes = after, [], []
-        for record in records:
+        """Requests `bento` (packaging_job) when the latest lstm_onnx and finbert_onnx are champions that passed
+        their blocking checks and their pair of model versions has not been packaged (or requested) yet."""
+        versions, notes = {}, []
+        for role, key in MODEL_ASSETS.items():
+            record = latest_record(context.instance, key)
+            if record is None:
+                notes.append(f"{key.to_user_string()}: never materialized")
+                continue
             package, why = packaging_decision(context.instance, record)
-            if package is None:
+            if package:
+                versions[role] = metadata_value(record, "model_version")
+            else:
                 notes.append(why)
-                break
-            cursor = record.storage_id
-            (champions if package else notes).append(why)
-        new_cursor = str(cursor) if cursor is not None else None
-        if not champions:
-            return SensorResult(skip_reason=SkipReason("; ".join(notes) or "no new model version"), cursor=new_cursor)
-        context.log.info("packaging: " + "; ".join(champions + notes))
-        return SensorResult(cursor=new_cursor, run_requests=[RunRequest(
-            run_key=f"{packaging_job.name}:{cursor}",
-            tags={"finpulse/trigger": "champion", "finpulse/champions": "; ".join(champions)[:200]})])
+        if notes:
+            return SensorResult(skip_reason=SkipReason("; ".join(notes)), cursor=context.cursor)
+        requested = json.loads(context.cursor) if context.cursor else None
+        if versions in (packaged_versions(context.instance), requested):
+            return SensorResult(skip_reason=SkipReason(f"model versions {versions} already packaged"),
+                                cursor=context.cursor)
+        pair = json.dumps(versions, sort_keys=True)
+        context.log.info(f"packaging model versions {versions}")
+        return SensorResult(cursor=pair, run_requests=[RunRequest(
+            run_key=f"{packaging_job.name}:{versions['forecaster']}:{versions['sentiment']}",
+            tags={"finpulse/trigger": "champion",
+                  "finpulse/champions": f"lstm_onnx {versions['forecaster']}, finbert_onnx {versions['sentiment']}"})])
 
     return packaging_sensor
