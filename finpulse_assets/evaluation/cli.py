@@ -69,6 +69,8 @@ def main(argv=None) -> int:
     parser.add_argument("--report-dir", default=str(PROJECT_ROOT / "reports"))
     parser.add_argument("--stages", default=",".join(GRAPH_JOBS),
                         help="graph jobs to run before evaluation_job (empty: reuse what the storage holds)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch and ONNX Runtime intra-op threads of the FinBERT stages; 0: all cores")
     args = parser.parse_args(argv)
     data_dir = Path(args.data).resolve()
     tickers = [t.strip().upper() for t in args.tickers.split(",") if t.strip()] or dataset_tickers(data_dir)
@@ -90,8 +92,10 @@ def main(argv=None) -> int:
         if stages:
             finbert = FINBERT_CONFIG | {"train_end": (pd.Timestamp(protocol.dev_start)
                                                       - pd.Timedelta(days=1)).date().isoformat()}
-            summary = materialize(settings, instance, stages,
-                                  run_config={"finbert_model": finbert, "finbert_onnx": FINBERT_ONNX_CONFIG})
+            threads = {"torch_threads": args.threads}
+            summary = materialize(settings, instance, stages, run_config={
+                "finbert_model": finbert | threads, "finbert_onnx": FINBERT_ONNX_CONFIG | threads,
+                "finbert_sentiment": {"intra_op_num_threads": args.threads}})
             print_summary(summary, settings)
             if summary["failure"] or summary["failed_checks"]:
                 return 1
