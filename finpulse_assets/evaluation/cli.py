@@ -23,7 +23,8 @@ import pandas as pd
 from finpulse_assets.evaluation.protocol import Protocol
 from finpulse_assets.settings import PROJECT_ROOT, Settings
 
-GRAPH_JOBS = ["data_assets_job", "sentiment_model_job", "sentiment_features_job", "forecast_model_job"]
+GRAPH_JOBS = ["data_assets_job", "sentiment_model_job", "sentiment_features_job", "text_model_job",
+              "text_features_job", "forecast_model_job"]
 # FinBERT on real tweets (measured on stocknet-dev): with 800 training tweets (the demo default) MiniLM
 # agreed with VADER on 47.8 % of held-out tweets, under the majority class's 52.1 %; with 3,000, 61.9 %.
 # That model's int8 export agreed with torch on 97.4 % (first layer fp32), 98.2 % (2), 98.8 % (3) and
@@ -95,7 +96,8 @@ def main(argv=None) -> int:
             threads = {"torch_threads": args.threads}
             summary = materialize(settings, instance, stages, run_config={
                 "finbert_model": finbert | threads, "finbert_onnx": FINBERT_ONNX_CONFIG | threads,
-                "finbert_sentiment": {"intra_op_num_threads": args.threads}})
+                "finbert_sentiment": {"intra_op_num_threads": args.threads},
+                "tweet_embeddings": {"intra_op_num_threads": args.threads}})
             print_summary(summary, settings)
             if summary["failure"] or summary["failed_checks"]:
                 return 1
