@@ -74,6 +74,7 @@ def export_encoder(encoder: MeanPooledEncoder, tokenizer, out_dir: str | Path, m
             # models.finbert.onnx_export); both harmless for an encoder whose key length is its mask length.
             warnings.simplefilter("ignore", DeprecationWarning)
             warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            warnings.filterwarnings("ignore", message="Exporting aten::index operator")  # no negative indices
             torch.onnx.export(encoder, tuple(dummy[n] for n in INPUTS), str(raw), dynamo=False,
                               input_names=list(INPUTS), output_names=[OUTPUT_NAME], opset_version=OPSET,
                               dynamic_axes={**{n: {0: "batch", 1: "sequence"} for n in INPUTS},
