@@ -15,6 +15,8 @@ COLUMNS = [("n_samples", "n", "{}"), ("accuracy", "accuracy", "{:.4f}"), ("mcc",
 
 def headline(results: dict) -> dict:
     """The report's top-level "test" entry: the chosen FinPulse model, pooled over tickers."""
+    if results["finpulse_variant"] is None:
+        return {"model": None, "note": "no FinPulse (FinBERT text) variant was evaluated"}
     row = results["test"][results["finpulse_variant"]][POOLED_ROW]
     return {"model": results["finpulse_variant"],
             **{k: row.get(k) for k in ("accuracy", "mcc", "mae_ratio_random_walk", "n_samples", "accuracy_ci",
@@ -119,7 +121,8 @@ def markdown(report: dict) -> str:
         "",
         f"**FinPulse ({h['model']}, chosen on dev), pooled test:** accuracy {h['accuracy']:.4f} "
         f"{_ci(h, 'accuracy_ci')}, MCC {h['mcc']:.4f} {_ci(h, 'mcc_ci')}, MAE / random walk "
-        f"{h['mae_ratio_random_walk']:.4f}, {h['n_samples']} labelled samples.",
+        f"{h['mae_ratio_random_walk']:.4f}, {h['n_samples']} labelled samples." if h["model"] else
+        f"**No FinPulse model in this run:** {h['note']}.",
         "",
         "## Test split, pooled",
         "",
