@@ -39,6 +39,7 @@ def main(argv=None) -> int:
     parser.add_argument("--n-trials", type=int, default=8)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--variants", default="lstm_price_only,alstm_price_only,lstm_vader")
+    parser.add_argument("--tickers", default="", help="comma-separated subset; default: every stored ticker")
     args = parser.parse_args(argv)
 
     import torch
@@ -54,6 +55,9 @@ def main(argv=None) -> int:
     started = time.perf_counter()
     storage = Path(args.storage).resolve()
     prices, vader, tweets = stored(storage, "price_features"), stored(storage, "vader_labels"), stored(storage, "raw_tweets")
+    if args.tickers:
+        keep = {t.strip().upper() for t in args.tickers.split(",") if t.strip()}
+        prices, vader, tweets = (f[f["ticker"].isin(keep)] for f in (prices, vader, tweets))
     # A VADER stand-in for sentiment_features so the training_set join (and its row rules) is the graph's own;
     # the price-only variants never read these columns, and the VADER variant recomputes them the same way.
     per_day = daily_sentiment(vader_probabilities(vader, tweets))
