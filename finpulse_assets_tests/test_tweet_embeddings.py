@@ -1,7 +1,6 @@
 """embedding_onnx, tweet_embeddings and tweet_embedding_features materialized with a tiny local encoder:
 the parity gate, unit-length embeddings per tweet, daily means and counts, and no look-ahead."""
 
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
