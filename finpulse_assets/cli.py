@@ -30,7 +30,7 @@ import pandas as pd
 from dagster import DagsterInstance
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-from finpulse_assets.definitions import JOB_ORDER, MONITORING_JOB, PARTITIONED_JOBS, build_definitions
+from finpulse_assets.definitions import JOB_ORDER, MONITORING_JOB, PARTITIONED_JOBS, RUN_ORDER, build_definitions
 from finpulse_assets.partitions import key_for, ticker_partitions
 from finpulse_assets.progress import Progress
 from finpulse_assets.run_launch import execute_job
@@ -128,7 +128,7 @@ def materialize(settings: Settings, instance: DagsterInstance, jobs: Sequence[st
     checks: list[dict] = []
     stage_seconds: dict[str, float] = {}
     failure = None
-    for job_name in [j for j in JOB_ORDER if j in jobs]:
+    for job_name in [j for j in RUN_ORDER if j in jobs]:
         job = defs.resolve_job_def(job_name)
         asset_names = {key.to_user_string() for key in job.asset_layer.executable_asset_keys}
         ops = {name: {"config": dict(cfg)} for name, cfg in (run_config or {}).items() if name in asset_names}

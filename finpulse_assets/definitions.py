@@ -15,6 +15,7 @@ warnings.filterwarnings("ignore", category=PreviewWarning)
 
 from finpulse_assets.assets.bento import PACKAGING_JOB, build_bento_assets
 from finpulse_assets.assets.drift import build_drift_assets
+from finpulse_assets.assets.embeddings import build_embedding_assets
 from finpulse_assets.assets.evaluation import build_evaluation_assets
 from finpulse_assets.assets.finbert import build_finbert_assets
 from finpulse_assets.assets.lstm import build_lstm_assets
@@ -43,13 +44,18 @@ SENTIMENT_FEATURES_JOB = "sentiment_features_job"  # ticker x day: finbert_senti
 FORECAST_MODEL_JOB = "forecast_model_job"        # unpartitioned: training_set, lstm_model, lstm_onnx
 PREDICTIONS_JOB = "predictions_job"              # ticker x day: predictions
 MONITORING_JOB = "monitoring_job"                # ticker x day: drift_report, prediction_errors
+# Not in JOB_ORDER (the demo does not need them); `make evaluate` runs them for the embedding variants.
+TEXT_MODEL_JOB = "text_model_job"                # unpartitioned: embedding_onnx
+TEXT_FEATURES_JOB = "text_features_job"          # ticker x day: tweet_embeddings, tweet_embedding_features
 
 # The order `make demo` runs them in; the per-ticker jobs run once per ticker over the whole day range.
 JOB_ORDER = [DATA_ASSETS_JOB, SENTIMENT_MODEL_JOB, SENTIMENT_FEATURES_JOB, FORECAST_MODEL_JOB, PREDICTIONS_JOB,
              MONITORING_JOB, PACKAGING_JOB]
-PARTITIONED_JOBS = {DATA_ASSETS_JOB, SENTIMENT_FEATURES_JOB, PREDICTIONS_JOB, MONITORING_JOB}
+PARTITIONED_JOBS = {DATA_ASSETS_JOB, SENTIMENT_FEATURES_JOB, PREDICTIONS_JOB, MONITORING_JOB, TEXT_FEATURES_JOB}
 # Not in JOB_ORDER: it needs a dataset covering the protocol's dates; `make evaluate DATA=...` runs it.
 EVALUATION_JOB = "evaluation_job"                # unpartitioned: evaluation
+# The order any subset of jobs runs in.
+RUN_ORDER = [*JOB_ORDER[:3], TEXT_MODEL_JOB, TEXT_FEATURES_JOB, *JOB_ORDER[3:]]
 
 
 def build_definitions(settings: Settings | None = None, resources: Mapping[str, object] | None = None) -> Definitions:
@@ -66,6 +72,7 @@ def build_definitions(settings: Settings | None = None, resources: Mapping[str, 
     (predictions,) = build_prediction_assets(partitions_def)
     (bento,) = build_bento_assets(settings.tickers, settings.storage_dir)
     (evaluation,) = build_evaluation_assets()
+    embedding_onnx, tweet_embeddings, tweet_embedding_features = build_embedding_assets(partitions_def)
     (drift_report,) = build_drift_assets(partitions_def)
     (prediction_errors,) = build_prediction_error_assets(partitions_def)
     data_assets = [raw_tweets, vader_labels, raw_prices, price_features]
@@ -85,7 +92,8 @@ def build_definitions(settings: Settings | None = None, resources: Mapping[str, 
                          prediction_errors]
     return Definitions(
         assets=[*data_assets, finbert_model, finbert_onnx, finbert_sentiment, sentiment_features, training_set,
-                lstm_model, lstm_onnx, predictions, bento, evaluation, drift_report, prediction_errors],
+                lstm_model, lstm_onnx, predictions, bento, evaluation, drift_report, prediction_errors,
+                embedding_onnx, tweet_embeddings, tweet_embedding_features],
         jobs=[
             define_asset_job(DATA_ASSETS_JOB, selection=data_assets, partitions_def=partitions_def),
             sentiment_model_job,
@@ -96,6 +104,9 @@ def build_definitions(settings: Settings | None = None, resources: Mapping[str, 
             define_asset_job(MONITORING_JOB, selection=[drift_report, prediction_errors], partitions_def=partitions_def),
             packaging_job,
             define_asset_job(EVALUATION_JOB, selection=[evaluation]),
+            define_asset_job(TEXT_MODEL_JOB, selection=[embedding_onnx]),
+            define_asset_job(TEXT_FEATURES_JOB, selection=[tweet_embeddings, tweet_embedding_features],
+                             partitions_def=partitions_def),
         ],
         sensors=[
             build_new_data_sensor(*day_bounds(settings.start, settings.end), ticker_day_assets,

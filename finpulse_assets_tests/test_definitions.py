@@ -11,17 +11,18 @@ MODEL_ASSETS = {"finbert_model", "finbert_onnx", "finbert_sentiment", "sentiment
 MONITORING_ASSETS = {"drift_report", "prediction_errors"}
 SERVING_ASSETS = {"bento"}
 EVALUATION_ASSETS = {"evaluation"}
+TEXT_ASSETS = {"embedding_onnx", "tweet_embeddings", "tweet_embedding_features"}
 SENSORS = {"new_data_sensor", "drift_retrain_sensor", "packaging_sensor"}
 
 
 def test_definitions_load_with_demo_sources():
     graph = defs.resolve_asset_graph()
-    assert DATA_ASSETS | MODEL_ASSETS | MONITORING_ASSETS | SERVING_ASSETS | EVALUATION_ASSETS == \
+    assert DATA_ASSETS | MODEL_ASSETS | MONITORING_ASSETS | SERVING_ASSETS | EVALUATION_ASSETS | TEXT_ASSETS == \
         {key.to_user_string() for key in graph.get_all_asset_keys()}
     assert defs.resolve_job_def(DATA_ASSETS_JOB) and all(defs.resolve_job_def(job) for job in JOB_ORDER)
     assert {check.name for check in graph.asset_check_keys} == {"schema_valid", "onnx_parity", "every_trading_day_has_a_bar"}
     assert {key.asset_key.to_user_string() for key in graph.asset_check_keys if key.name == "onnx_parity"} == \
-        {"finbert_onnx", "lstm_onnx"}
+        {"finbert_onnx", "lstm_onnx", "embedding_onnx"}
     assert {"mlflow", "model_store"} <= set(defs.resources)
     assert SENSORS == {sensor.name for sensor in defs.sensors}
 

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from finpulse_assets.evaluation.candidates import PRICE_ONLY, VADER, candidates_for
+from finpulse_assets.evaluation.candidates import ALSTM_EMBEDDINGS, PRICE_ONLY, VADER, Candidate, variant
 from finpulse_assets.evaluation.protocol import DOWN, LEFT_OUT, UP
 from finpulse_assets.evaluation.scoring import movement_metrics, price_metrics, score
 from finpulse_assets.evaluation.selection import choose
@@ -48,10 +48,21 @@ def test_choices_take_the_lowest_dev_mae_and_the_highest_dev_mcc():
 
 
 def test_price_only_has_no_sentiment_choice_and_unknown_names_are_refused():
-    assert {c.sentiment for c in candidates_for(PRICE_ONLY, [5], ["pooled"], ["all"])} == {"none"}
-    assert {c.sentiment for c in candidates_for(VADER, [5], ["pooled"], ["all", "none"])} == {"all"}
-    with pytest.raises(ValueError, match="unknown sentiment aggregations"):
-        candidates_for(VADER, [5], ["pooled"], ["median"])
+    assert variant(PRICE_ONLY).sentiment_sets == ("none",)
+    assert "none" not in variant(VADER).sentiment_sets
+    with pytest.raises(ValueError, match="unknown sentiment aggregation 'median'"):
+        Candidate(5, "pooled", sentiment="median")
+    with pytest.raises(ValueError, match="unknown model variant 'gpt'"):
+        variant("gpt")
+
+
+def test_a_candidate_names_its_columns_and_the_network_settings_it_sets():
+    c = Candidate(10, "pooled", sentiment="mean_and_count", embeddings=2, architecture="alstm", hidden_size=16,
+                  adversarial_epsilon=0.01, adversarial_beta=0.5)
+    assert c.feature_columns[-4:] == ["sentiment_mean", "tweet_count", "text_pc_00", "text_pc_01"]
+    assert c.param_overrides()["architecture"] == "alstm" and c.param_overrides()["window"] == 10
+    assert "layout" not in c.param_overrides() and Candidate(**c.as_dict()) == c
+    assert variant(ALSTM_EMBEDDINGS).architecture == "alstm" and variant(ALSTM_EMBEDDINGS).finpulse
 
 
 def test_vader_features_are_label_shares_per_trading_day_and_neutral_without_tweets():

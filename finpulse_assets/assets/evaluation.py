@@ -1,7 +1,8 @@
 """evaluation: forecast skill on the StockNet protocol, every variant and baseline, as an asset.
 
 Unpartitioned: it reads the whole graph's output (training_set, vader_labels,
-raw_tweets) once and writes `reports/evaluation.json` + `reports/evaluation.md`.
+raw_tweets, tweet_embedding_features) once and writes `reports/evaluation.json`
++ `reports/evaluation.md` (+ one importance plot per search).
 """
 
 import os
@@ -12,11 +13,13 @@ import pandas as pd
 from dagster import AssetExecutionContext, AssetIn, Config, MetadataValue, Output, asset
 from pydantic import Field
 
+from finpulse_assets.assets.reporting import png_markdown
+from finpulse_assets.mlflow_tracking import MlflowTracking
 from finpulse_assets.settings import PROJECT_ROOT
 
 
 class EvaluationConfig(Config):
-    """Protocol (defaults: StockNet's), the dev-split choices, LSTM settings, where the report goes."""
+    """Protocol (defaults: StockNet's), the dev-split search, network settings, where the report goes."""
 
     train_start: str = "2014-01-01"
     dev_start: str = "2015-08-01"
@@ -24,15 +27,17 @@ class EvaluationConfig(Config):
     test_end: str = Field(default="2016-01-01", description="Exclusive.")
     up_above: float = 0.0055
     down_at_or_below: float = -0.005
-    windows: list[int] = Field(default=[5, 10], description="Input windows (trading days) chosen between on dev.")
+    variants: list[str] = Field(default=[], description="Model variants to evaluate; empty: every one the stored "
+                                                        "inputs allow (embedding variants need tweet embeddings).")
+    n_trials: int = Field(default=12, description="Optuna trials per variant, on the dev split.")
+    search_seed: int = 0
+    windows: list[int] = Field(default=[5, 10], description="Input windows (trading days) the search chooses from.")
     layouts: list[str] = Field(default=["pooled", "per_ticker"], description="One model across tickers, or one each.")
-    sentiment_sets: list[str] = Field(default=["all", "mean_and_count"],
-                                      description="Daily sentiment aggregations chosen between on dev.")
-    seeds: int = Field(default=3, description="LSTMs averaged per head.")
-    hidden_size: int = 32
+    embedding_components: list[int] = Field(default=[4, 8, 16], description="Text components the search chooses from.")
+    seeds: int = Field(default=3, description="Networks averaged per head.")
     epochs: int = 40
     patience: int = 6
-    lr: float = 1e-3
+    bootstrap_resamples: int = Field(default=2000, description="Resamples of test days for the 95 % intervals.")
     report_dir: str = str(PROJECT_ROOT / "reports")
     dataset: str = Field(default="", description="Name of the dataset in the report.")
     graph_stage_seconds: dict[str, float] = Field(default={}, description="Seconds of the graph stages run "
@@ -42,54 +47,105 @@ class EvaluationConfig(Config):
 def _settings(config: EvaluationConfig):
     from finpulse_assets.evaluation.experiment import EvaluationSettings
     from finpulse_assets.evaluation.protocol import Protocol
+    from finpulse_assets.evaluation.search import SearchSettings
     from finpulse_assets.evaluation.selection import FitSettings
     from finpulse_assets.models.lstm.model import LSTMConfigParams
 
     protocol = Protocol(config.train_start, config.dev_start, config.test_start, config.test_end,
                         config.up_above, config.down_at_or_below)
-    params = LSTMConfigParams(hidden_size=config.hidden_size, epochs=config.epochs, patience=config.patience,
-                              lr=config.lr)
-    return EvaluationSettings(protocol, tuple(config.windows), tuple(config.layouts), tuple(config.sentiment_sets),
-                              FitSettings(params, config.seeds))
+    search = SearchSettings(n_trials=config.n_trials, seed=config.search_seed, windows=tuple(config.windows),
+                            layouts=tuple(config.layouts), embedding_components=tuple(config.embedding_components))
+    params = LSTMConfigParams(epochs=config.epochs, patience=config.patience)
+    return EvaluationSettings(protocol, search, FitSettings(params, config.seeds), config.bootstrap_resamples)
+
+
+def variant_frames(config: EvaluationConfig, settings, training_set: pd.DataFrame, vader_labels: pd.DataFrame,
+                   raw_tweets: pd.DataFrame, daily_embeddings: pd.DataFrame) -> tuple[dict, dict]:
+    """{variant: its daily frame} and {variant: why it was left out}."""
+    from finpulse_assets.evaluation.candidates import VARIANTS
+    from finpulse_assets.evaluation.text_features import add_text_components
+    from finpulse_assets.evaluation.vader_daily import replace_sentiment
+
+    wanted = config.variants or list(VARIANTS)
+    unknown = sorted(set(wanted) - set(VARIANTS))
+    if unknown:
+        raise ValueError(f"unknown variants {unknown}: expected some of {list(VARIANTS)}")
+    by_text, skipped = {"none": training_set, "finbert": training_set}, {}
+    if any(VARIANTS[v].text == "vader" for v in wanted):
+        by_text["vader"] = replace_sentiment(training_set, vader_labels, raw_tweets)
+    if any(VARIANTS[v].text == "embeddings" for v in wanted):
+        if daily_embeddings.empty:
+            skipped |= {v: "tweet_embedding_features not materialized" for v in wanted
+                        if VARIANTS[v].text == "embeddings"}
+        else:
+            by_text["embeddings"] = add_text_components(training_set, daily_embeddings, settings.protocol,
+                                                        max(settings.search.embedding_components))
+    return {v: by_text[VARIANTS[v].text] for v in wanted if v not in skipped}, skipped
 
 
 def build_evaluation_assets():
-    @asset(ins={"training_set": AssetIn(), "vader_labels": AssetIn(), "raw_tweets": AssetIn()},
-           group_name="evaluation", kinds={"pytorch", "json"})
-    def evaluation(context: AssetExecutionContext, config: EvaluationConfig, training_set: pd.DataFrame,
-                   vader_labels: pd.DataFrame, raw_tweets: pd.DataFrame):
-        """Accuracy and MCC of the next-day movement, price MAE/RMSE and MAE over the random walk's, on the
-        StockNet protocol's test split: majority class, random walk, LSTM on prices only, prices + VADER
-        sentiment, prices + FinBERT sentiment (FinPulse). Choices on dev only; test read once."""
-        from finpulse_assets.evaluation.candidates import FINBERT, PRICE_ONLY, VADER
+    @asset(ins={"training_set": AssetIn(), "vader_labels": AssetIn(), "raw_tweets": AssetIn(),
+                "tweet_embedding_features": AssetIn()},
+           group_name="evaluation", kinds={"pytorch", "optuna", "mlflow", "json"})
+    def evaluation(context: AssetExecutionContext, config: EvaluationConfig, mlflow: MlflowTracking,
+                   training_set: pd.DataFrame, vader_labels: pd.DataFrame, raw_tweets: pd.DataFrame,
+                   tweet_embedding_features: pd.DataFrame):
+        """Accuracy and MCC of the next-day movement with 95 % bootstrap intervals over test days, price
+        MAE/RMSE and MAE over the random walk's, on the StockNet protocol's test split: majority class, random
+        walk, LSTM and attentive LSTM on prices only, + VADER, + FinBERT sentiment, + tweet embeddings, and the
+        ablations as paired differences. Each variant's inputs and hyper-parameters are chosen on dev by an
+        Optuna study (trials in MLflow); the test split is read once."""
         from finpulse_assets.evaluation.experiment import evaluate_variants
-        from finpulse_assets.evaluation.report import dev_table, headline, test_table, write_report
-        from finpulse_assets.evaluation.vader_daily import replace_sentiment
+        from finpulse_assets.evaluation.report import (
+            ablation_table, dev_table, headline, pooled_table, search_table, test_table, write_report,
+        )
+        from finpulse_assets.evaluation.search import importance_png
 
         if training_set.empty:
             raise ValueError("evaluation: training_set is empty; materialize the graph first")
         started = time.perf_counter()
         settings = _settings(config)
-        frames = {PRICE_ONLY: training_set, VADER: replace_sentiment(training_set, vader_labels, raw_tweets),
-                  FINBERT: training_set}
-        results = evaluate_variants(frames, settings)
+        frames, skipped = variant_frames(config, settings, training_set, vader_labels, raw_tweets,
+                                         tweet_embedding_features)
+        for name, reason in skipped.items():
+            context.log.warning(f"evaluation: {name} left out: {reason}")
+        results = evaluate_variants(frames, settings, tracker=mlflow)
         seconds = time.perf_counter() - started
         stages = dict(config.graph_stage_seconds)
         runtime = {"graph_stage_seconds": {k: round(v, 1) for k, v in stages.items()},
                    "evaluation_seconds": round(seconds, 1), "total_seconds": round(sum(stages.values()) + seconds, 1),
                    "cpu_count": os.cpu_count(), "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()]}
+        report_dir = Path(config.report_dir)
+        report_dir.mkdir(parents=True, exist_ok=True)
+        plots, plot_metadata = {}, {}
+        for name, entry in results["dev"].items():
+            if "importances" in entry["study"]:
+                png = importance_png(name, entry["study"]["importances"])
+                path = report_dir / f"evaluation_importance_{name}.png"
+                path.write_bytes(png)
+                plots[name] = path.name
+                plot_metadata[f"importance_{name}"] = png_markdown(png, f"{name} hyper-parameter importance")
+        h = headline(results)
         report = {"dataset": config.dataset, "tickers": sorted(training_set["ticker"].unique()),
-                  "test": headline(results), "protocol": settings.protocol.as_dict(),
+                  "test": h, "protocol": settings.protocol.as_dict(),
                   "majority_label": results["majority_label"], "splits": results["splits"],
                   "test_samples_scored": results["test_samples_scored"], "variants_test": results["test"],
-                  "dev": results["dev"], "seconds": results["seconds"], "runtime": runtime}
-        json_path, md_path = write_report(report, Path(config.report_dir))
-        h = report["test"]
+                  "ablations": results["ablations"], "bootstrap": results["bootstrap"],
+                  "variants_left_out": skipped, "dev": results["dev"], "importance_plots": plots,
+                  "seconds": results["seconds"], "runtime": runtime}
+        json_path, md_path = write_report(report, report_dir)
         yield Output({**report, "json_path": str(json_path), "md_path": str(md_path)}, metadata={
-            "test_accuracy": h["accuracy"], "test_mcc": h["mcc"], "test_mae_ratio_random_walk": h["mae_ratio_random_walk"],
-            "test_n_samples": h["n_samples"],
-            "test_table": MetadataValue.md(test_table(results["test"])),
-            "dev_choices": MetadataValue.md(dev_table(results["dev"])),
+            "finpulse_model": h["model"],
+            "test_accuracy": h["accuracy"], "test_accuracy_ci95": MetadataValue.json(h["accuracy_ci"]),
+            "test_mcc": h["mcc"], "test_mcc_ci95": MetadataValue.json(h["mcc_ci"]),
+            "test_mae_ratio_random_walk": h["mae_ratio_random_walk"], "test_n_samples": h["n_samples"],
+            "test_pooled": MetadataValue.md(pooled_table(results["test"], h["model"])),
+            "ablations": MetadataValue.md(ablation_table(results["ablations"])),
+            "test_table": MetadataValue.md(test_table(results["test"], h["model"])),
+            "searches": MetadataValue.md(search_table(results["dev"])),
+            "best_trials": MetadataValue.json({n: e["study"]["best_trial"] for n, e in results["dev"].items()}),
+            "dev_trials": MetadataValue.md(dev_table(results["dev"])),
+            **plot_metadata,
             "splits": MetadataValue.json(results["splits"]),
             "runtime": MetadataValue.json(runtime),
             "report": MetadataValue.path(str(json_path)),

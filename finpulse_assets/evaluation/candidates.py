@@ -1,23 +1,23 @@
 """The variants compared and the model choices each one may make on the dev split.
 
-A variant fixes which inputs a model sees (price only, price + VADER, price +
-FinBERT); a candidate is one choice of window, layout (one model across tickers
-or one per ticker) and sentiment aggregation (which daily sentiment columns).
+A variant fixes the network (LSTM or attentive LSTM) and which inputs it sees
+(price only, + VADER, + FinBERT sentiment, + tweet embeddings); a candidate is
+one choice of window, layout (one model across tickers or one per ticker),
+sentiment aggregation, embedding components and network hyper-parameters,
+made by the dev-split search (`evaluation.search`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from itertools import product
+from dataclasses import asdict, dataclass
 
 from finpulse_assets.features.price import FEATURE_COLUMNS
 from finpulse_assets.sentiment.daily import SENTIMENT_FEATURE_COLUMNS
 
-PRICE_ONLY, VADER, FINBERT = "lstm_price_only", "lstm_vader", "finpulse_lstm_finbert"
 MAJORITY, RANDOM_WALK = "majority_class", "random_walk"
-LSTM_VARIANTS = (PRICE_ONLY, VADER, FINBERT)
-VARIANT_ORDER = (MAJORITY, RANDOM_WALK, PRICE_ONLY, VADER, FINBERT)
-FINPULSE = FINBERT  # the project's own model: price + FinBERT sentiment
+PRICE_ONLY, VADER, FINBERT = "lstm_price_only", "lstm_vader", "lstm_finbert"
+EMBEDDINGS = "lstm_finbert_embeddings"
+ALSTM_PRICE_ONLY, ALSTM_FINBERT, ALSTM_EMBEDDINGS = "alstm_price_only", "alstm_finbert", "alstm_finbert_embeddings"
 
 # Daily sentiment aggregations a sentiment variant may choose between.
 SENTIMENT_SETS = {
@@ -25,29 +25,81 @@ SENTIMENT_SETS = {
     "all": list(SENTIMENT_FEATURE_COLUMNS),
     "mean_and_count": ["sentiment_mean", "tweet_count"],
 }
+# Daily text components: the day's mean tweet embedding projected on principal axes fitted on the
+# train split (`evaluation.text_features`); a candidate takes the first `embeddings` of them.
+EMBEDDING_PREFIX = "text_pc_"
+
+
+def embedding_columns(n: int) -> list[str]:
+    return [f"{EMBEDDING_PREFIX}{i:02d}" for i in range(n)]
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    architecture: str   # "lstm" or "alstm"
+    text: str           # "none", "vader", "finbert" or "embeddings" (FinBERT sentiment + embeddings)
+    finpulse: bool      # one of the project's own models (FinBERT text), eligible as the headline model
+
+    @property
+    def sentiment_sets(self) -> tuple[str, ...]:
+        return ("none",) if self.text == "none" else ("all", "mean_and_count")
+
+
+VARIANTS = {v.name: v for v in [
+    Variant(PRICE_ONLY, "lstm", "none", False),
+    Variant(VADER, "lstm", "vader", False),
+    Variant(FINBERT, "lstm", "finbert", True),
+    Variant(EMBEDDINGS, "lstm", "embeddings", True),
+    Variant(ALSTM_PRICE_ONLY, "alstm", "none", False),
+    Variant(ALSTM_FINBERT, "alstm", "finbert", True),
+    Variant(ALSTM_EMBEDDINGS, "alstm", "embeddings", True),
+]}
+VARIANT_ORDER = (MAJORITY, RANDOM_WALK, *VARIANTS)
+# The ablations the report states as paired differences (first minus second), same resampled test days.
+ABLATIONS = [
+    ("+ FinBERT sentiment (LSTM)", FINBERT, PRICE_ONLY),
+    ("+ VADER sentiment (LSTM)", VADER, PRICE_ONLY),
+    ("+ tweet embeddings (LSTM)", EMBEDDINGS, FINBERT),
+    ("+ FinBERT sentiment (ALSTM)", ALSTM_FINBERT, ALSTM_PRICE_ONLY),
+    ("+ tweet embeddings (ALSTM)", ALSTM_EMBEDDINGS, ALSTM_FINBERT),
+    ("attention vs LSTM, price only", ALSTM_PRICE_ONLY, PRICE_ONLY),
+    ("attention vs LSTM, + FinBERT", ALSTM_FINBERT, FINBERT),
+    ("attention vs LSTM, + embeddings", ALSTM_EMBEDDINGS, EMBEDDINGS),
+]
+
+
+def variant(name: str) -> Variant:
+    if name not in VARIANTS:
+        raise ValueError(f"unknown model variant {name!r}: expected one of {tuple(VARIANTS)}")
+    return VARIANTS[name]
 
 
 @dataclass(frozen=True)
 class Candidate:
     window: int
     layout: str
-    sentiment: str  # a SENTIMENT_SETS key
+    sentiment: str = "none"  # a SENTIMENT_SETS key
+    embeddings: int = 0      # text components used (0: none)
+    architecture: str = "lstm"
+    hidden_size: int = 32
+    lr: float = 1e-3
+    dropout: float = 0.1
+    weight_decay: float = 1e-4
+    adversarial_epsilon: float = 0.0
+    adversarial_beta: float = 0.0
+
+    def __post_init__(self):
+        if self.sentiment not in SENTIMENT_SETS:
+            raise ValueError(f"unknown sentiment aggregation {self.sentiment!r}: expected one of {sorted(SENTIMENT_SETS)}")
 
     @property
     def feature_columns(self) -> list[str]:
-        return list(FEATURE_COLUMNS) + SENTIMENT_SETS[self.sentiment]
+        return list(FEATURE_COLUMNS) + SENTIMENT_SETS[self.sentiment] + embedding_columns(self.embeddings)
+
+    def param_overrides(self) -> dict:
+        """The LSTMConfigParams fields this candidate sets."""
+        return {k: v for k, v in asdict(self).items() if k not in ("layout", "sentiment", "embeddings")}
 
     def as_dict(self) -> dict:
-        return {"window": self.window, "layout": self.layout, "sentiment": self.sentiment}
-
-
-def candidates_for(variant: str, windows, layouts, sentiment_sets) -> list[Candidate]:
-    if variant not in LSTM_VARIANTS:
-        raise ValueError(f"unknown model variant {variant!r}: expected one of {LSTM_VARIANTS}")
-    unknown = sorted(set(sentiment_sets) - set(SENTIMENT_SETS))
-    if unknown:
-        raise ValueError(f"unknown sentiment aggregations {unknown}: expected some of {sorted(SENTIMENT_SETS)}")
-    sets = ["none"] if variant == PRICE_ONLY else [s for s in sentiment_sets if s != "none"]
-    if not sets:
-        raise ValueError(f"{variant} needs at least one sentiment aggregation other than 'none'")
-    return [Candidate(w, layout, s) for w, layout, s in product(windows, layouts, sets)]
+        return asdict(self)

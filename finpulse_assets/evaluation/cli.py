@@ -23,7 +23,8 @@ import pandas as pd
 from finpulse_assets.evaluation.protocol import Protocol
 from finpulse_assets.settings import PROJECT_ROOT, Settings
 
-GRAPH_JOBS = ["data_assets_job", "sentiment_model_job", "sentiment_features_job", "forecast_model_job"]
+GRAPH_JOBS = ["data_assets_job", "sentiment_model_job", "sentiment_features_job", "text_model_job",
+              "text_features_job", "forecast_model_job"]
 # FinBERT on real tweets (measured on stocknet-dev): with 800 training tweets (the demo default) MiniLM
 # agreed with VADER on 47.8 % of held-out tweets, under the majority class's 52.1 %; with 3,000, 61.9 %.
 # That model's int8 export agreed with torch on 97.4 % (first layer fp32), 98.2 % (2), 98.8 % (3) and
@@ -83,6 +84,8 @@ def main(argv=None) -> int:
     parser.add_argument("--report-dir", default=str(PROJECT_ROOT / "reports"))
     parser.add_argument("--stages", default=",".join(GRAPH_JOBS),
                         help="graph jobs to run before evaluation_job (empty: reuse what the storage holds)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch and ONNX Runtime intra-op threads of the FinBERT stages; 0: all cores")
     args = parser.parse_args(argv)
     data_dir = Path(args.data).resolve()
     tickers = [t.strip().upper() for t in args.tickers.split(",") if t.strip()] or dataset_tickers(data_dir)
@@ -105,8 +108,11 @@ def main(argv=None) -> int:
         if stages:
             finbert = FINBERT_CONFIG | {"train_end": (pd.Timestamp(protocol.dev_start)
                                                       - pd.Timedelta(days=1)).date().isoformat()}
-            summary = materialize(settings, instance, stages,
-                                  run_config={"finbert_model": finbert, "finbert_onnx": FINBERT_ONNX_CONFIG})
+            threads = {"torch_threads": args.threads}
+            summary = materialize(settings, instance, stages, run_config={
+                "finbert_model": finbert | threads, "finbert_onnx": FINBERT_ONNX_CONFIG | threads,
+                "finbert_sentiment": {"intra_op_num_threads": args.threads},
+                "tweet_embeddings": {"intra_op_num_threads": args.threads}})
             print_summary(summary, settings)
             if summary["failure"] or summary["failed_checks"]:
                 return 1

@@ -18,13 +18,15 @@ import numpy as np
 import pandas as pd
 
 from finpulse_assets.evaluation.candidates import (
-    MAJORITY, PRICE_ONLY, RANDOM_WALK, VARIANT_ORDER, Candidate, candidates_for,
+    ABLATIONS, MAJORITY, RANDOM_WALK, VARIANT_ORDER, Candidate, variant,
 )
-from finpulse_assets.evaluation.heads import POOLED, PER_TICKER, REGRESSION
+from finpulse_assets.evaluation.heads import REGRESSION
+from finpulse_assets.evaluation.intervals import N_RESAMPLES, bootstrap
 from finpulse_assets.evaluation.protocol import DEV, TEST, TRAIN, UP, Protocol
 from finpulse_assets.evaluation.samples import build_samples, split_counts
-from finpulse_assets.evaluation.scoring import score, truth_frame
-from finpulse_assets.evaluation.selection import FitSettings, choose, dev_scores, predictions
+from finpulse_assets.evaluation.scoring import POOLED_ROW, score, truth_frame
+from finpulse_assets.evaluation.search import SearchSettings, search_variant
+from finpulse_assets.evaluation.selection import FitSettings, direction_score, predictions
 from finpulse_assets.features.price import FEATURE_COLUMNS
 from finpulse_assets.models.baselines import close_from_log_return
 from finpulse_assets.models.lstm.model import LSTMConfigParams
@@ -35,10 +37,9 @@ KEYS = ["ticker", "target_date"]
 @dataclass(frozen=True)
 class EvaluationSettings:
     protocol: Protocol = field(default_factory=Protocol)
-    windows: tuple[int, ...] = (5, 10)
-    layouts: tuple[str, ...] = (POOLED, PER_TICKER)
-    sentiment_sets: tuple[str, ...] = ("all", "mean_and_count")
+    search: SearchSettings = field(default_factory=SearchSettings)
     fit: FitSettings = field(default_factory=lambda: FitSettings(LSTMConfigParams()))
+    bootstrap_resamples: int = N_RESAMPLES
 
 
 def _test_predictions(frame: pd.DataFrame, choice: dict, settings: EvaluationSettings) -> pd.DataFrame:
@@ -61,37 +62,76 @@ def _test_predictions(frame: pd.DataFrame, choice: dict, settings: EvaluationSet
 
 
 def _majority_label(frame: pd.DataFrame, settings: EvaluationSettings) -> int:
-    samples = build_samples(frame, FEATURE_COLUMNS, min(settings.windows), settings.protocol)
+    samples = build_samples(frame, FEATURE_COLUMNS, min(settings.search.windows), settings.protocol)
     labelled = samples.part(TRAIN, DEV).labelled()
     return int(np.mean(labelled.label == UP) >= 0.5)  # a tie goes to up
 
 
-def evaluate_variants(frames: dict[str, pd.DataFrame], settings: EvaluationSettings) -> dict:
-    """frames: {variant: its daily frame}. Returns dev rows and choices, test scores, split counts, seconds."""
+def finpulse_choice(dev: dict) -> str | None:
+    """The headline model: of the project's own variants (FinBERT text), the one whose chosen direction
+    head has the best dev MCC (then dev accuracy). Chosen on dev, like everything else. None when no such
+    variant was evaluated (a run over the data stages only)."""
+    own = [name for name in dev if variant(name).finpulse]
+    if not own:
+        return None
+
+    def dev_direction(name: str) -> tuple[float, float]:
+        choice = dev[name]["choice"]["direction"]
+        row = next(r for r in dev[name]["candidates"] if r["candidate"] == choice["candidate"])
+        return direction_score(row, choice["head"])
+
+    return max(own, key=dev_direction)
+
+
+def _intervals(truth: pd.DataFrame, test: dict, settings: EvaluationSettings) -> tuple[list[dict], dict]:
+    """Adds accuracy_ci / mcc_ci to each pooled row; returns the ablations' paired differences and the
+    bootstrap's settings."""
+    movers = {v: truth[f"up/{v}"].to_numpy() for v in test if f"up/{v}" in truth}
+    movers[MAJORITY] = truth["up/" + MAJORITY].to_numpy()
+    pairs = [(a, b) for _, a, b in ABLATIONS if a in movers and b in movers]
+    result = bootstrap(truth["target_date"].to_numpy(), truth["label"].to_numpy(), movers, pairs,
+                       n_resamples=settings.bootstrap_resamples)
+    for name, cis in result["variants"].items():
+        test[name][POOLED_ROW] |= cis
+    ablations = []
+    for title, a, b in ABLATIONS:
+        if (a, b) not in pairs:
+            continue
+        pa, pb = test[a][POOLED_ROW], test[b][POOLED_ROW]
+        ablations.append({"ablation": title, "with": a, "without": b,
+                          "accuracy_difference": pa["accuracy"] - pb["accuracy"], "mcc_difference": pa["mcc"] - pb["mcc"],
+                          **result["differences"][f"{a} - {b}"]})
+    return ablations, result["settings"]
+
+
+def evaluate_variants(frames: dict[str, pd.DataFrame], settings: EvaluationSettings, tracker=None) -> dict:
+    """frames: {variant name: its daily frame}. Returns dev searches and choices, test scores with bootstrap
+    intervals, ablations, the headline variant, split counts, seconds."""
     started = time.perf_counter()
     dev, forecasts, seconds = {}, {}, {}
-    for variant, frame in frames.items():
+    for name, frame in frames.items():
         t0 = time.perf_counter()
-        rows = [dev_scores(frame, c, settings.protocol, settings.fit)
-                for c in candidates_for(variant, settings.windows, settings.layouts, settings.sentiment_sets)]
-        choice = choose(rows)
-        dev[variant] = {"candidates": rows, "choice": choice}
+        dev[name] = search_variant(frame, variant(name), settings.protocol, settings.fit, settings.search, tracker)
         t1 = time.perf_counter()
-        forecasts[variant] = _test_predictions(frame, choice, settings)
-        seconds[variant] = {"dev_selection": t1 - t0, "refit_and_test": time.perf_counter() - t1}
+        forecasts[name] = _test_predictions(frame, dev[name]["choice"], settings)
+        seconds[name] = {"dev_search": t1 - t0, "refit_and_test": time.perf_counter() - t1}
+    headline_variant = finpulse_choice(dev)
     # The test split is read here, once, after every choice was made.
-    reference = frames[PRICE_ONLY]
-    reference_samples = build_samples(reference, FEATURE_COLUMNS, min(settings.windows), settings.protocol)
+    reference = next(iter(frames.values()))
+    reference_samples = build_samples(reference, FEATURE_COLUMNS, min(settings.search.windows), settings.protocol)
     truth = truth_frame(reference_samples.part(TEST))
-    for variant, f in forecasts.items():
-        truth = truth.merge(f.rename(columns={"predicted_up": f"up/{variant}", "predicted_close": f"close/{variant}"}),
+    for name, f in forecasts.items():
+        truth = truth.merge(f.rename(columns={"predicted_up": f"up/{name}", "predicted_close": f"close/{name}"}),
                             on=KEYS, how="inner", validate="one_to_one")
     majority = _majority_label(reference, settings)
-    test = {MAJORITY: score(truth, np.full(len(truth), majority == UP), None),
+    truth["up/" + MAJORITY] = np.full(len(truth), majority == UP)
+    test = {MAJORITY: score(truth, truth["up/" + MAJORITY].to_numpy(), None),
             RANDOM_WALK: score(truth, None, truth["close_t"].to_numpy())}
-    for variant in forecasts:
-        test[variant] = score(truth, truth[f"up/{variant}"].to_numpy(), truth[f"close/{variant}"].to_numpy())
-    return {"test": {v: test[v] for v in VARIANT_ORDER if v in test}, "dev": dev,
+    for name in forecasts:
+        test[name] = score(truth, truth[f"up/{name}"].to_numpy(), truth[f"close/{name}"].to_numpy())
+    ablations, bootstrap_settings = _intervals(truth, test, settings)
+    return {"test": {v: test[v] for v in VARIANT_ORDER if v in test}, "dev": dev, "finpulse_variant": headline_variant,
+            "ablations": ablations, "bootstrap": bootstrap_settings,
             "majority_label": "up" if majority == UP else "down",
             "splits": split_counts(reference_samples), "test_samples_scored": len(truth),
             "seconds": seconds | {"total": time.perf_counter() - started}}

@@ -1,4 +1,7 @@
-"""Model choices on the dev split: every candidate fitted on train, scored on dev, the best kept.
+"""Model choices on the dev split: a candidate fitted on train and scored on dev; the best kept.
+
+The candidates come from the Optuna search (`evaluation.search`); this module
+fits and scores one of them and picks among the scored ones.
 
 The price forecast takes the regression head of the candidate with the lowest
 dev MAE; the direction takes whichever head (classification, or the sign of the
@@ -8,7 +11,8 @@ dev accuracy, then to the earlier candidate. The test split plays no part here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -29,7 +33,7 @@ class FitSettings:
 
 
 def head_spec(head: str, candidate: Candidate, fit: FitSettings) -> HeadSpec:
-    params = LSTMConfigParams(**{**fit.params.__dict__, "window": candidate.window})
+    params = LSTMConfigParams(**{**fit.params.__dict__, **candidate.param_overrides()})
     return HeadSpec(head, candidate.layout, params, fit.seeds)
 
 
@@ -39,13 +43,32 @@ def predictions(fitting: Samples, scored: Samples, candidate: Candidate, fit: Fi
     return {head: apply_head(fit_head(fitting, head_spec(head, candidate, fit)), scored) for head in heads}
 
 
-def dev_scores(frame: pd.DataFrame, candidate: Candidate, protocol: Protocol, fit: FitSettings) -> dict:
+def dev_scores(frame: pd.DataFrame, candidate: Candidate, protocol: Protocol, fit: FitSettings,
+               after_seed: Callable[[int, dict], None] | None = None) -> dict:
+    """Both heads fitted on train and scored on dev, one seed at a time.
+
+    after_seed(k, row) sees the scores of the average of seeds 0..k (the search's pruner stops a trial
+    there by raising); the final row is the average of all `fit.seeds`, the same networks `predictions`
+    averages.
+    """
     samples = build_samples(frame, candidate.feature_columns, candidate.window, protocol)
     train, dev = samples.part(TRAIN), samples.part(DEV)
     if not len(train) or not len(dev):
         raise ValueError(f"{candidate}: {len(train)} train and {len(dev)} dev samples; the dataset does not "
                          f"cover the protocol's train and dev dates")
-    out = predictions(train, dev, candidate, fit)
+    outputs = {REGRESSION: [], CLASSIFICATION: []}
+    row = {}
+    for k in range(fit.seeds):
+        one = FitSettings(replace(fit.params, seed=fit.params.seed + k), seeds=1)
+        for head, out in predictions(train, dev, candidate, one).items():
+            outputs[head].append(out)
+        row = _dev_row(candidate, dev, {head: np.mean(outs, axis=0) for head, outs in outputs.items()})
+        if after_seed is not None:
+            after_seed(k, row)
+    return row
+
+
+def _dev_row(candidate: Candidate, dev: Samples, out: dict[str, np.ndarray]) -> dict:
     w = dev.windows
     price = price_metrics(w.target_close, close_from_log_return(w.close_t, out[REGRESSION]), w.close_t)
     return {"candidate": candidate.as_dict(), "price": price,
@@ -58,7 +81,16 @@ def choose(rows: list[dict]) -> dict:
     if not rows:
         raise ValueError("no candidates were scored on dev")
     price = min(rows, key=lambda r: r["price"]["mae"])
-    options = [(r, head) for r in rows for head in (CLASSIFICATION, REGRESSION)]
-    best, head = max(options, key=lambda o: (o[0]["direction"][o[1]]["mcc"] or 0.0,
-                                                       o[0]["direction"][o[1]]["accuracy"] or 0.0))
+    best, head = max(((r, head) for r in rows for head in (CLASSIFICATION, REGRESSION)),
+                     key=lambda o: direction_score(o[0], o[1]))
     return {"price": price["candidate"], "direction": {"candidate": best["candidate"], "head": head}}
+
+
+def direction_score(row: dict, head: str) -> tuple[float, float]:
+    """What the direction choice maximises: dev MCC, then dev accuracy."""
+    scores = row["direction"][head]
+    return scores["mcc"] or 0.0, scores["accuracy"] or 0.0
+
+
+def best_direction_mcc(row: dict) -> float:
+    return max(direction_score(row, head)[0] for head in (CLASSIFICATION, REGRESSION))

@@ -40,6 +40,10 @@ class LSTMConfigParams:
     loss: str = "huber"
     huber_delta: float = 1.0  # in units of the training target's std
     grad_clip: float = 1.0
+    # "lstm" (LSTMForecaster) or "alstm" (models.attention.alstm: temporal attention, Adv-ALSTM); same contract.
+    architecture: str = "lstm"
+    adversarial_epsilon: float = 0.0  # alstm only: latent perturbation size; 0 trains without it
+    adversarial_beta: float = 0.0     # alstm only: weight of the adversarial loss
 
 
 class LSTMForecaster(nn.Module):
@@ -92,8 +96,19 @@ def _torch_threads(n: int | None):
         torch.set_num_threads(previous)
 
 
-def _build_net(n_features: int, params: LSTMConfigParams) -> LSTMForecaster:
-    return LSTMForecaster(n_features, params.hidden_size, params.num_layers, params.dropout)
+ARCHITECTURES = ("lstm", "alstm")
+MODEL_NAMES = {"lstm": "lstm_next_day_log_return", "alstm": "alstm_next_day_log_return"}
+
+
+def _build_net(n_features: int, params: LSTMConfigParams) -> nn.Module:
+    if params.architecture == "alstm":
+        from finpulse_assets.models.attention.alstm import AttentiveLSTMForecaster
+
+        return AttentiveLSTMForecaster(n_features, params.hidden_size, params.num_layers, params.dropout,
+                                       params.adversarial_epsilon, params.adversarial_beta)
+    if params.architecture == "lstm":
+        return LSTMForecaster(n_features, params.hidden_size, params.num_layers, params.dropout)
+    raise ValueError(f"unknown architecture {params.architecture!r}: expected one of {ARCHITECTURES}")
 
 
 def _loss_fn(params: LSTMConfigParams) -> nn.Module:
@@ -137,7 +152,9 @@ def _fit(net: LSTMForecaster, Xtr, ytr, Xva, yva, params: LSTMConfigParams) -> d
         for start in range(0, len(ytr), params.batch_size):
             idx = perm[start:start + params.batch_size]
             opt.zero_grad()
-            loss = loss_fn(net(Xtr[idx]), ytr[idx])
+            # A network with its own training objective (the ALSTM's adversarial term) supplies the loss.
+            loss = net.training_loss(Xtr[idx], ytr[idx], loss_fn) if hasattr(net, "training_loss") \
+                else loss_fn(net(Xtr[idx]), ytr[idx])
             loss.backward()
             # LSTM gradients can spike on outlier days; clipping keeps one batch from wrecking the fit.
             nn.utils.clip_grad_norm_(net.parameters(), params.grad_clip)
@@ -205,7 +222,7 @@ def predict(model: TrainedLSTM, X: np.ndarray, batch_size: int = 4096, num_threa
 def model_config(model: TrainedLSTM) -> dict:
     return {
         "format_version": CONFIG_FORMAT_VERSION,
-        "model": "lstm_next_day_log_return",
+        "model": MODEL_NAMES[model.params.architecture],
         "target": model.target,
         "feature_columns": list(model.feature_columns),
         "window": model.window,

@@ -1,0 +1,90 @@
+"""`python -m finpulse_assets.evaluation.data_stage_only --storage DIR`: the variants that need only the data stages.
+
+When the FinBERT and embedding stages are out of reach (they cost the most on a
+busy 2-core machine), the price-only LSTM and attentive LSTM and the LSTM on
+VADER sentiment can still be evaluated from `raw_tweets`, `vader_labels` and
+`price_features` of an evaluation storage (`make evaluate`'s data stage), with
+the same search, protocol, intervals and report as the `evaluation` asset. The
+report says no FinPulse (FinBERT) model was evaluated. Reads the stored
+per-partition Parquet files of the current storage layout directly (a
+measurement tool, not part of the graph).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from finpulse_assets.settings import PROJECT_ROOT
+
+
+def stored(storage: Path, asset: str) -> pd.DataFrame:
+    files = sorted((storage / "assets" / asset).glob("ticker=*/*.parquet"))
+    if not files:
+        raise SystemExit(f"{storage / 'assets' / asset} holds no partitions: run the data stage first")
+    frames = [pd.read_parquet(f) for f in files]
+    return pd.concat([f for f in frames if len(f)], ignore_index=True)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="finpulse-evaluate-data-stage-only")
+    parser.add_argument("--storage", required=True, help="an evaluation storage (storage/evaluation/<dataset>)")
+    parser.add_argument("--report-dir", default=str(PROJECT_ROOT / "reports" / "data_stage_only"))
+    parser.add_argument("--n-trials", type=int, default=8)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--variants", default="lstm_price_only,alstm_price_only,lstm_vader")
+    parser.add_argument("--tickers", default="", help="comma-separated subset; default: every stored ticker")
+    args = parser.parse_args(argv)
+
+    import torch
+
+    torch.set_num_threads(1)
+    from finpulse_assets.assets.evaluation import EvaluationConfig, _settings, variant_frames
+    from finpulse_assets.evaluation.experiment import evaluate_variants
+    from finpulse_assets.evaluation.report import headline, write_report
+    from finpulse_assets.features.training_set import join_features
+    from finpulse_assets.evaluation.vader_daily import vader_probabilities
+    from finpulse_assets.sentiment.daily import daily_sentiment, fill_missing_days
+
+    started = time.perf_counter()
+    storage = Path(args.storage).resolve()
+    prices, vader, tweets = stored(storage, "price_features"), stored(storage, "vader_labels"), stored(storage, "raw_tweets")
+    if args.tickers:
+        keep = {t.strip().upper() for t in args.tickers.split(",") if t.strip()}
+        prices, vader, tweets = (f[f["ticker"].isin(keep)] for f in (prices, vader, tweets))
+    # A VADER stand-in for sentiment_features so the training_set join (and its row rules) is the graph's own;
+    # the price-only variants never read these columns, and the VADER variant recomputes them the same way.
+    per_day = daily_sentiment(vader_probabilities(vader, tweets))
+    days = pd.to_datetime(prices["date"])
+    sentiment = pd.concat([fill_missing_days(per_day[per_day["ticker"] == t], [t], days[prices["ticker"] == t])
+                           for t in sorted(prices["ticker"].unique())], ignore_index=True)
+    training_set, _ = join_features(prices, sentiment)
+    config = EvaluationConfig(variants=[v.strip() for v in args.variants.split(",") if v.strip()],
+                              n_trials=args.n_trials, seeds=args.seeds, report_dir=args.report_dir,
+                              dataset=storage.name + " (data stage only)")
+    settings = _settings(config)
+    frames, skipped = variant_frames(config, settings, training_set, vader, tweets, pd.DataFrame())
+    results = evaluate_variants(frames, settings)
+    seconds = time.perf_counter() - started
+    report = {"dataset": config.dataset, "tickers": sorted(training_set["ticker"].unique()), "test": headline(results),
+              "protocol": settings.protocol.as_dict(), "majority_label": results["majority_label"],
+              "splits": results["splits"], "test_samples_scored": results["test_samples_scored"],
+              "variants_test": results["test"], "ablations": results["ablations"], "bootstrap": results["bootstrap"],
+              "variants_left_out": skipped, "dev": results["dev"], "seconds": results["seconds"],
+              "runtime": {"evaluation_seconds": round(seconds, 1), "cpu_count": os.cpu_count(),
+                          "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()],
+                          "n_trials": args.n_trials, "seeds": args.seeds}}
+    json_path, md_path = write_report(report, Path(args.report_dir))
+    print(md_path.read_text())
+    print(json.dumps(report["runtime"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Temporal-attention forecaster (attentive LSTM, Adv-ALSTM) over windows of daily features."""
