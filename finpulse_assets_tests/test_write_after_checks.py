@@ -3,12 +3,16 @@
 from datetime import date
 
 import pandas as pd
+import pandera.pandas as pa
+from pandera.typing import Series
 from dagster import DagsterInstance, materialize
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+import finpulse_assets.assets.tweets
 from finpulse_assets.assets.partitioned import SCHEMA_CHECK
 from finpulse_assets.assets.tweets import build_tweet_assets
 from finpulse_assets.io_managers.delta import PartitionedDeltaIOManager
+from finpulse_assets.schemas import RawTweets
 from finpulse_assets.partitions import key_for, ticker_day_partitions, ticker_partitions
 from finpulse_assets.settings import Settings
 from finpulse_assets.storage.ticker_day_table import TickerDayTable
@@ -28,7 +32,13 @@ def _run(instance, base, rows):
                              ASSET_PARTITION_RANGE_END_TAG: key_for("AAA", LAST)})
 
 
-def test_like_num_overflow_fails_the_check_and_leaves_storage_unchanged(tmp_path):
+class CappedLikes(RawTweets):
+    """The asset's schema with a like count cap the test input breaks: cleaning now rejects every value the real
+    schema would refuse (1e30 is a counted bad row), so the failing check needs a schema stricter than cleaning."""
+    like_num: Series[int] = pa.Field(ge=0, le=1_000_000)
+
+
+def test_a_failed_schema_check_fails_the_run_and_leaves_storage_unchanged(tmp_path, monkeypatch):
     rows = tweet_rows(tickers=("AAA",), start="2024-01-01", end="2024-01-14")
     with DagsterInstance.ephemeral() as instance:
         instance.add_dynamic_partitions(ticker_partitions.name, ["AAA"])
@@ -37,8 +47,8 @@ def test_like_num_overflow_fails_the_check_and_leaves_storage_unchanged(tmp_path
         versions = {a: TickerDayTable(str(tmp_path / a)).version() for a in before}
         files = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
 
-        # One tweet's like count overflows int64: it passes cleaning as -9223372036854775808 and fails the schema.
-        bad = [dict(r, like_num="1e30", body="Great earnings, $AAA to the moon") if i == 40 else r
+        monkeypatch.setattr(finpulse_assets.assets.tweets, "RawTweets", CappedLikes)
+        bad = [dict(r, like_num="5000000", body="Great earnings, $AAA to the moon") if i == 40 else r
                for i, r in enumerate(rows)]
         result = _run(instance, tmp_path, bad)
 
