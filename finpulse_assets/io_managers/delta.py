@@ -78,7 +78,8 @@ class PartitionedDeltaIOManager(ConfigurableIOManager):
             parts = parse_keys(context.asset_partition_keys)
             table = self.table(context)
             frame, version = table.read(parts)
-            if version is not None:
+            # Loads outside a step (load_asset_value) write nothing, so they need no concurrency record.
+            if version is not None and context._step_context is not None:  # private: no public "inside a step" test
                 # InputContext has no public run id or step key; the step context is the only source.
                 step = context.step_context
                 record_read(step.run_id, step.step.key, Read(context.asset_key.to_user_string(), table, version,
