@@ -24,21 +24,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from serving_load import bento_models, free_port, predict_bodies, start_server, stop_server  # noqa: E402
+from finpulse_assets.local_net import free_port, wait_for_http  # noqa: E402
+from serving_load import bento_models, predict_bodies, start_server, stop_server  # noqa: E402
 
 BENTO_ENTRYPOINT = "/home/bentoml/bento/env/docker/entrypoint.sh"
-
-
-def wait_ready(port: int, seconds: float = 300) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise RuntimeError(f"nothing answered 200 on :{port}/readyz within {seconds} s")
 
 
 def post_ms(port: int, body: bytes) -> float:
@@ -97,7 +86,7 @@ def main(argv=None) -> int:
         command = [BENTO_ENTRYPOINT, "--host", "127.0.0.1", "--port", str(ports["buildah_run"])]
         with running_image(image, command, env=settings):
             started = time.perf_counter()
-            wait_ready(ports["buildah_run"])
+            wait_for_http(f"http://127.0.0.1:{ports['buildah_run']}/readyz", 300)
             figures["image_ready_s"] = round(time.perf_counter() - started, 1)
             figures |= interleaved_ms(ports, body, args.requests, args.warmup)
     finally:

@@ -18,12 +18,10 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import aiohttp
@@ -32,33 +30,23 @@ import numpy as np
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
+from finpulse_assets.local_net import free_port, wait_for_http  # noqa: E402
+
 TWEETS = ["$AAPL record quarter, strong upgrade from analysts", "awful guidance, lawsuit risk, selling here",
           "shares trade flat today ahead of the report", "bullish breakout on heavy volume",
           "weak iPhone numbers, bearish", "watching the chart into the close"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_server(bento: str, port: int, env: dict) -> subprocess.Popen:
     bentoml = Path(sys.executable).parent / "bentoml"
     server = subprocess.Popen([str(bentoml), "serve", bento, "--host", "127.0.0.1", "--port", str(port)],
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"bentoml serve exited with {server.returncode}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as response:
-                if response.status == 200:
-                    return server
-        except OSError:
-            time.sleep(0.5)
-    stop_server(server)
-    raise RuntimeError("server never became ready")
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/readyz", 180, server)
+    except BaseException:
+        stop_server(server)
+        raise
+    return server
 
 
 def stop_server(server: subprocess.Popen) -> None:

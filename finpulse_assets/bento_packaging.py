@@ -44,6 +44,7 @@ SERVING_SOURCES = [
     "finpulse_assets/sentiment/daily.py",
     "finpulse_assets/models/__init__.py",
     "finpulse_assets/models/integrity.py",
+    "finpulse_assets/models/onnx_text.py",
     "finpulse_assets/models/finbert/__init__.py",
     "finpulse_assets/models/finbert/labels.py",
     "finpulse_assets/models/finbert/scoring.py",

@@ -67,23 +67,22 @@ class RawPrices(pa.DataFrameModel):
         return df["low"] <= df[["open", "close"]].min(axis=1)
 
 
-class PriceFeatures(pa.DataFrameModel):
+class _PriceDay(pa.DataFrameModel):
+    """The price columns of one ticker x day that price_features and training_set share, with their checks."""
+
     ticker: Series[str]
     date: Series[pa.DateTime]
     close: Series[float] = pa.Field(gt=0)
     adj_close: Series[float] = pa.Field(gt=0)
     history_complete: Series[bool]
-    missing_bars: Series[int] = pa.Field(ge=0)  # trading days without a bar in t's trailing window
     target_date: Series[pa.DateTime] = pa.Field(nullable=True)
-    target_close: Series[float] = pa.Field(nullable=True, gt=0)
-    target_adj_close: Series[float] = pa.Field(nullable=True, gt=0)
     target_return: Series[float] = pa.Field(nullable=True)
     target_log_return: Series[float] = pa.Field(nullable=True)
 
     class Config:
         unique = ["ticker", "date"]
 
-    @pa.dataframe_check(error="a feature is missing or not finite where history is complete")
+    @pa.dataframe_check(error="a price feature is missing or not finite where history is complete")
     def complete_features_finite(cls, df):
         import numpy as np
 
@@ -93,6 +92,12 @@ class PriceFeatures(pa.DataFrameModel):
     @pa.dataframe_check(error="target_date is not after date")
     def target_after_date(cls, df):
         return df["target_date"].isna() | (df["target_date"] > df["date"])
+
+
+class PriceFeatures(_PriceDay):
+    missing_bars: Series[int] = pa.Field(ge=0)  # trading days without a bar in t's trailing window
+    target_close: Series[float] = pa.Field(nullable=True, gt=0)
+    target_adj_close: Series[float] = pa.Field(nullable=True, gt=0)
 
 
 class Predictions(pa.DataFrameModel):
@@ -167,39 +172,17 @@ class SentimentFeatures(pa.DataFrameModel):
         return (df["tweet_count"] > 0) | (values == 0).all(axis=1)
 
 
-class TrainingSet(pa.DataFrameModel):
+class TrainingSet(_PriceDay):
     """price_features joined with sentiment_features: features known at t's close, next-day targets."""
 
-    ticker: Series[str]
-    date: Series[pa.DateTime]
-    close: Series[float] = pa.Field(gt=0)
-    adj_close: Series[float] = pa.Field(gt=0)
-    history_complete: Series[bool]
     sentiment_mean: Series[float] = pa.Field(ge=-1, le=1)
     tweet_count: Series[int] = pa.Field(ge=0)
-    target_date: Series[pa.DateTime] = pa.Field(nullable=True)
-    target_return: Series[float] = pa.Field(nullable=True)
-    target_log_return: Series[float] = pa.Field(nullable=True)
-
-    class Config:
-        unique = ["ticker", "date"]
 
     @pa.dataframe_check(error="a sentiment feature is missing (NaN)")
     def sentiment_never_nan(cls, df):
         from finpulse_assets.sentiment.daily import SENTIMENT_FEATURE_COLUMNS
 
         return df[SENTIMENT_FEATURE_COLUMNS].notna().all(axis=1)
-
-    @pa.dataframe_check(error="a price feature is missing or not finite where history is complete")
-    def complete_features_finite(cls, df):
-        import numpy as np
-
-        values = df[FEATURE_COLUMNS].to_numpy(dtype=float)
-        return ~df["history_complete"] | np.isfinite(values).all(axis=1)
-
-    @pa.dataframe_check(error="target_date is not after date")
-    def target_after_date(cls, df):
-        return df["target_date"].isna() | (df["target_date"] > df["date"])
 
 
 class DriftReport(pa.DataFrameModel):

@@ -177,3 +177,40 @@ def served(tmp_path_factory) -> Served:
     if _served is None:
         _served = Served(tmp_path_factory.mktemp("serving"))
     return _served
+
+
+def call(port: int, path: str, body=None) -> tuple[int, object]:
+    """GET (no body) or POST JSON to 127.0.0.1:port; (status, parsed JSON or text), HTTP errors included."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method="POST" if body is not None else "GET",
+                                     data=None if body is None else json.dumps(body).encode(),
+                                     headers={"content-type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            text, status = response.read().decode(), response.status
+    except urllib.error.HTTPError as error:
+        text, status = error.read().decode(), error.code
+    try:
+        return status, json.loads(text)
+    except json.JSONDecodeError:
+        return status, text
+
+
+def check_served_endpoints(port: int) -> list[dict]:
+    """What any running FinPulse server (bento, image) must answer: /predict and /sentiment, 400 for bad input.
+    Returns the /predict answer for the caller's own checks."""
+    days = WINDOW + 20
+    status, predicted = call(port, "/predict", {"requests": [history("AAA", days, texts={days - 1: ["great"]}),
+                                                             history("BBB", days)]})
+    assert status == 200 and [row["ticker"] for row in predicted] == ["AAA", "BBB"], predicted
+    assert predicted[0]["sentiment"].startswith("scored 1 texts") and predicted[1]["sentiment"].startswith("neutral")
+    status, body = call(port, "/sentiment", {"texts": ["strong upgrade", "awful lawsuit"]})
+    assert status == 200 and len(body) == 2 and set(body[0]["probabilities"]) == {"positive", "negative", "neutral"}
+    status, body = call(port, "/predict", {"requests": [history("AAA", days - 1)]})
+    assert status == 400 and body["detail"][0]["loc"] == ["requests", 0, "history"], body
+    status, body = call(port, "/sentiment", {"texts": "not a list"})
+    assert status == 400 and body["detail"][0]["loc"] == ["texts"], body
+    return predicted

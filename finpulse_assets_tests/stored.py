@@ -21,3 +21,9 @@ def stored_ticker(base_dir: Path, asset: str, ticker: str) -> pd.DataFrame:
 def last_commit_partitions(base_dir: Path, asset: str) -> str:
     """The partitions the table's last commit replaced, e.g. 'AAA:2024-01-01..2024-03-31'."""
     return TickerDayTable(str(base_dir / asset)).last_commit()[RANGES_KEY]
+
+
+def stored_table(base_dir: Path, asset: str) -> pd.DataFrame:
+    """Every stored partition of an asset as one frame (ticker and day as columns)."""
+    return TickerDayTable(str(base_dir / asset)).open().to_pandas().sort_values(["ticker", "day"], kind="stable") \
+        .reset_index(drop=True)

@@ -6,26 +6,22 @@ without Docker. pip reuses its cache and the local wheel mirrors, so after the
 first run the install takes well under a minute.
 """
 
-import json
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 from dagster import Failure, build_asset_context
 
+from finpulse_assets.local_net import free_port, wait_for_http
 from finpulse_assets.bento_packaging import ModelRefused, check_servable, serving_requirements
 from finpulse_assets.settings import PROJECT_ROOT
 from finpulse_assets_tests.serving_support import (
     TICKERS,
-    WINDOW,
     bentoml_home,
-    history,
+    call,
+    check_served_endpoints,
     tiny_finbert_onnx,
     tiny_lstm_onnx,
 )
@@ -113,28 +109,6 @@ def test_bento_asset_refuses_candidates_and_failed_parity(built, which, change, 
         check_servable(which, inputs[which])
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _call(port: int, path: str, body=None) -> tuple[int, object]:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method="POST" if body is not None else "GET",
-                                     data=None if body is None else json.dumps(body).encode(),
-                                     headers={"content-type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            text = response.read().decode()
-            status = response.status
-    except urllib.error.HTTPError as error:
-        text, status = error.read().decode(), error.code
-    try:
-        return status, json.loads(text)
-    except json.JSONDecodeError:
-        return status, text
-
-
 def test_built_bento_serves_from_a_fresh_virtualenv(built, tmp_path):
     bento_dir = Path(built["output"].value["bento_path"])
     venv = tmp_path / "venv"
@@ -148,38 +122,17 @@ def test_built_bento_serves_from_a_fresh_virtualenv(built, tmp_path):
                                text=True, check=True).stdout.lower()
     assert not any(f"\n{name}==" in "\n" + installed for name in FORBIDDEN)
 
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env |= {"BENTOML_HOME": str(built["home"]), "BENTOML_DO_NOT_TRACK": "True"}
     server = subprocess.Popen([str(venv / "bin" / "bentoml"), "serve", built["output"].value["bento_tag"],
                                "--host", "127.0.0.1", "--port", str(port)],
-                              cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              start_new_session=True)
+                              cwd=tmp_path, env=env, stdout=open(tmp_path / "server.log", "w"),
+                              stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        deadline = time.monotonic() + 180
-        status = None
-        while time.monotonic() < deadline and server.poll() is None:
-            try:
-                status, _ = _call(port, "/readyz")
-            except (urllib.error.URLError, ConnectionError):
-                status = None
-            if status == 200:
-                break
-            time.sleep(1)
-        assert status == 200, f"/readyz never answered 200 (last {status})"
-        days = WINDOW + 20
-        status, body = _call(port, "/predict", {"requests": [history("AAA", days, texts={days - 1: ["great"]}),
-                                                             history("BBB", days)]})
-        assert status == 200 and [row["ticker"] for row in body] == ["AAA", "BBB"], body
-        assert body[0]["sentiment"].startswith("scored 1 texts") and body[1]["sentiment"].startswith("neutral")
-        status, body = _call(port, "/sentiment", {"texts": ["strong upgrade", "awful lawsuit"]})
-        assert status == 200 and len(body) == 2 and set(body[0]["probabilities"]) == {"positive", "negative",
-                                                                                       "neutral"}
-        status, body = _call(port, "/predict", {"requests": [history("AAA", days - 1)]})
-        assert status == 400 and body["detail"][0]["loc"] == ["requests", 0, "history"], body
-        status, body = _call(port, "/sentiment", {"texts": "not a list"})
-        assert status == 400 and body["detail"][0]["loc"] == ["texts"], body
-        status, metrics = _call(port, "/metrics")
+        wait_for_http(f"http://127.0.0.1:{port}/readyz", 180, server, tmp_path / "server.log")
+        check_served_endpoints(port)
+        status, metrics = call(port, "/metrics")
         assert status == 200 and "bentoml_service_request_total" in metrics
     finally:
         os.killpg(server.pid, 15)

@@ -9,23 +9,20 @@ kept in buildah's storage; the serving image is built anew (about 2 min here) an
 import os
 import shutil
 import subprocess
-import time
-import urllib.error
 
 import pytest
 from dagster import build_asset_context
 
+from finpulse_assets.local_net import free_port, wait_for_http
 from finpulse_assets.images import BUILDAH_ENV, CONTAINERIZE_ENV, base_image
 from finpulse_assets.settings import PROJECT_ROOT
 from finpulse_assets_tests.serving_support import (
     TICKERS,
-    WINDOW,
     bentoml_home,
-    history,
+    check_served_endpoints,
     tiny_finbert_onnx,
     tiny_lstm_onnx,
 )
-from finpulse_assets_tests.test_bento_package import _call, _free_port
 
 pytestmark = pytest.mark.slow
 BENTO_ENTRYPOINT = "/home/bentoml/bento/env/docker/entrypoint.sh"
@@ -80,27 +77,10 @@ def test_bento_asset_records_the_image_it_built(serving_image):
 def test_serving_image_answers_readyz_predict_and_sentiment(serving_image, tmp_path):
     from finpulse_assets.image_run import running_image
 
-    port = _free_port()
+    port = free_port()
     command = [BENTO_ENTRYPOINT, "--host", "127.0.0.1", "--port", str(port)]
     with running_image(serving_image.metadata["image"].value, command, env={"FINPULSE_SERVE_WORKERS": "1"},
                        log_path=tmp_path / "server.log") as server:
-        deadline, status = time.monotonic() + 180, None
-        while time.monotonic() < deadline and server.poll() is None:
-            try:
-                status, _ = _call(port, "/readyz")
-            except (urllib.error.URLError, ConnectionError):
-                status = None
-            if status == 200:
-                break
-            time.sleep(1)
-        assert status == 200, f"/readyz never answered 200 (last {status}):\n{(tmp_path / 'server.log').read_text()[-3000:]}"
-        days = WINDOW + 20
-        status, body = _call(port, "/predict", {"requests": [history("AAA", days, texts={days - 1: ["great"]}),
-                                                             history("BBB", days)]})
-        assert status == 200 and [row["ticker"] for row in body] == ["AAA", "BBB"], body
-        assert body[0]["model_version"].startswith("lstm-test0001") and body[0]["sentiment"].startswith("scored 1")
-        status, body = _call(port, "/sentiment", {"texts": ["strong upgrade", "awful lawsuit"]})
-        assert status == 200 and len(body) == 2 and set(body[0]["probabilities"]) == {"positive", "negative",
-                                                                                       "neutral"}
-        status, body = _call(port, "/predict", {"requests": [history("AAA", days - 1)]})
-        assert status == 400 and body["detail"][0]["loc"] == ["requests", 0, "history"], body
+        wait_for_http(f"http://127.0.0.1:{port}/readyz", 180, server, tmp_path / "server.log")
+        predicted = check_served_endpoints(port)
+        assert predicted[0]["model_version"].startswith("lstm-test0001")

@@ -15,6 +15,7 @@ from finpulse_assets.models.embeddings.encoder import OnnxTweetEncoder
 from finpulse_assets.partitions import TickerDay
 from finpulse_assets.settings import Settings
 from finpulse_assets.sources.demo import DemoPriceSource, DemoTweetSource
+from finpulse_assets_tests.stored import stored_table
 from finpulse_assets_tests.test_finbert_support import build_tiny_model
 
 TICKERS = ("AAA", "BBB")
@@ -34,11 +35,8 @@ def stored(tmp_path_factory):
                                      run_config=run_config, resources=resources)
     assets = root / "storage" / "assets"
 
-    def read(name):
-        frames = [pd.read_parquet(p) for p in sorted((assets / name).rglob("*.parquet"))]
-        return pd.concat([f for f in frames if len(f)], ignore_index=True)
-
-    return summary, read("raw_tweets"), read("tweet_embeddings"), read("tweet_embedding_features"), assets
+    return (summary, stored_table(assets, "raw_tweets"), stored_table(assets, "tweet_embeddings"),
+            stored_table(assets, "tweet_embedding_features"), assets)
 
 
 def test_the_stages_materialize_and_the_parity_gate_passes(stored):

@@ -12,15 +12,15 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
+
+from finpulse_assets.local_net import free_port, wait_for_http
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -34,26 +34,6 @@ EVALUATION = {"train_start": "2024-01-01", "dev_start": "2024-03-01", "test_star
               "hidden_size": 8, "epochs": 3, "patience": 2}
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(url: str, seconds: float, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{process.args[:3]} exited with {process.returncode}: {log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(1)
-    raise TimeoutError(f"{url} did not answer in {seconds} s: {log.read_text()[-3000:]}")
 
 
 def environment(root: Path, ports: dict) -> dict:
@@ -120,9 +100,9 @@ def stack(tmp_path_factory):
                                   str(ports["evidently"])], env, root / "evidently.log")
         reports = start(stack, [sys.executable, "-m", "http.server", str(ports["reports"]), "-b", "127.0.0.1",
                                 "-d", str(root / "storage" / "reports")], env, root / "reports.log")
-        wait_for(f"http://127.0.0.1:{ports['dagster']}/server_info", 240, dagster, root / "dagster_dev.log")
-        wait_for(f"http://127.0.0.1:{ports['evidently']}/api/version", 60, evidently, root / "evidently.log")
-        wait_for(f"http://127.0.0.1:{ports['reports']}/", 30, reports, root / "reports.log")
+        wait_for_http(f"http://127.0.0.1:{ports['dagster']}/server_info", 240, dagster, root / "dagster_dev.log")
+        wait_for_http(f"http://127.0.0.1:{ports['evidently']}/api/version", 60, evidently, root / "evidently.log")
+        wait_for_http(f"http://127.0.0.1:{ports['reports']}/", 30, reports, root / "reports.log")
         yield {"root": root, "ports": ports, "env": env, "state": state}
 
 
