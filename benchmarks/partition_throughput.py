@@ -10,6 +10,8 @@ Side by side in one invocation, each configuration in a fresh process, fresh ins
   instance   `sqlite` (embedded, a temp DAGSTER_HOME) or `postgres` (deployments/dagster-postgres.yaml on a
              throwaway database of the server in --pg-url)
   batch      DAGSTER_EVENT_BATCH_SIZE (0 = Dagster's default, one insert per event)
+  subset     optional 4th field `subset`: DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS=1, one planned event per
+             asset and run instead of one per partition (Dagster then cannot mark a failed run's partitions failed)
 
 Timed: `data_assets_job` (raw_tweets, vader_labels, raw_prices, price_features) and `sentiment_features_job`
 (finbert_sentiment, sentiment_features), one run per ticker over all its days, as `make demo` and a UI backfill
@@ -65,8 +67,11 @@ def main() -> None:
     if args.floor or args.floor_only:
         kinds += [("floor", c) for c in args.configs.split(",")]
     for kind, config in kinds:
-        layout, instance, batch = config.split("/")
-        spec = {"kind": kind, "layout": layout, "instance": instance, "batch": int(batch), "tickers": args.tickers,
+        layout, instance, batch, *subset = config.split("/")
+        if subset not in ([], ["subset"]):
+            raise SystemExit(f"config {config!r}: the 4th field may only be 'subset'")
+        spec = {"kind": kind, "layout": layout, "instance": instance, "batch": int(batch), "subset": bool(subset),
+                "tickers": args.tickers,
                 "days": args.days, "start": args.start, "pg_url": args.pg_url, "base_model": args.base_model}
         print(f"... {kind} {config}", file=sys.stderr, flush=True)
         done = subprocess.run([sys.executable, __file__, "--one", json.dumps(spec)], capture_output=True, text=True,
@@ -85,12 +90,13 @@ def main() -> None:
 def _print_table(results: list[dict], args) -> None:
     base = next((r for r in results if r["kind"] == "graph"), None) or (results[0] if results else None)
     print(f"\n{args.tickers} synthetic tickers x {args.days} days ({args.tickers * args.days:,} partitions per asset)\n")
-    print("| what | layout | instance | DAGSTER_EVENT_BATCH_SIZE | asset-partitions | seconds | "
+    print("| what | layout | instance | DAGSTER_EVENT_BATCH_SIZE | planned events | asset-partitions | seconds | "
           "asset-partitions/min | ms per asset-partition | vs first |")
-    print("|---|---|---|---:|---:|---:|---:|---:|---:|")
+    print("|---|---|---|---:|---|---:|---:|---:|---:|---:|")
     for r in results:
         ratio = r["per_minute"] / base["per_minute"] if base and r["kind"] == base["kind"] else None
-        print(f"| {r['kind']} | {r['layout']} | {r['instance']} | {r['batch']} | {r['asset_partitions']:,} | "
+        planned = "one per asset" if r.get("subset") else "one per partition"
+        print(f"| {r['kind']} | {r['layout']} | {r['instance']} | {r['batch']} | {planned} | {r['asset_partitions']:,} | "
               f"{r['seconds']:.1f} | {r['per_minute']:,.0f} | {r['ms_per_asset_partition']:.2f} | "
               f"{f'{ratio:.2f}x' if ratio else ''} |")
 
@@ -106,6 +112,8 @@ def _prepare_instance(spec: dict, home: Path, stack) -> None:
     """DAGSTER_HOME and, for Postgres, a throwaway database (dropped when `stack` closes)."""
     os.environ["DAGSTER_HOME"] = str(home)
     os.environ["DAGSTER_EVENT_BATCH_SIZE"] = str(spec["batch"])
+    if spec.get("subset"):
+        os.environ["DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"] = "1"
     from finpulse_assets.instance_storage import POSTGRES_INSTANCE_YAML, SQLITE_INSTANCE_YAML, with_database
 
     if spec["instance"] == "postgres":
@@ -136,7 +144,7 @@ def _run_one(spec: dict) -> dict:
                 seconds, asset_partitions = _floor(spec, instance)
             else:
                 seconds, asset_partitions = _graph(spec, instance, Path(tmp))
-    return {**{k: spec[k] for k in ("kind", "layout", "instance", "batch", "tickers", "days")},
+    return {**{k: spec[k] for k in ("kind", "layout", "instance", "batch", "subset", "tickers", "days")},
             "asset_partitions": asset_partitions, "seconds": round(seconds, 2),
             "per_minute": asset_partitions / seconds * 60, "ms_per_asset_partition": seconds / asset_partitions * 1000}
 

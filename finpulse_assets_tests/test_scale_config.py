@@ -4,6 +4,7 @@ import pytest
 
 from finpulse_assets.instance_storage import (
     POSTGRES_INSTANCE_YAML,
+    SQLITE_INSTANCE_YAML,
     StorageConfigError,
     check_driver,
     configured_mlflow_uri,
@@ -22,7 +23,9 @@ def test_sqlite_is_the_default_and_a_postgres_home_is_never_switched_back_silent
     monkeypatch.delenv("FINPULSE_PG_URL", raising=False)
     monkeypatch.delenv("FINPULSE_MLFLOW_URI", raising=False)
     assert "SQLite" in prepare_home(tmp_path / "sqlite")
-    assert (tmp_path / "sqlite" / "dagster.yaml").read_text() == "telemetry:\n  enabled: false\n"
+    written = (tmp_path / "sqlite" / "dagster.yaml").read_text()
+    assert written == SQLITE_INSTANCE_YAML and "postgres" not in written
+    assert written.startswith("telemetry:\n  enabled: false\n") and "run_monitoring:\n  enabled: true" in written
     assert configured_mlflow_uri() == ""
     pg_home = tmp_path / "pg"
     pg_home.mkdir()

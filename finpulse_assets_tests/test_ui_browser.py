@@ -30,8 +30,8 @@ TICKER = "AAA"
 START, END = "2024-01-01", "2024-05-01"
 LOCATION = "finpulse"  # pyproject.toml [tool.dagster], what dagster dev loads in the project root
 EVALUATION = {"train_start": "2024-01-01", "dev_start": "2024-03-01", "test_start": "2024-04-01",
-              "test_end": END, "windows": [5], "layouts": ["pooled"], "sentiment_sets": ["all"], "seeds": 1,
-              "hidden_size": 8, "epochs": 3, "patience": 2}
+              "test_end": END, "windows": [5], "layouts": ["pooled"], "n_trials": 2, "seeds": 1, "epochs": 3,
+              "patience": 2, "bootstrap_resamples": 200}
 
 pytestmark = pytest.mark.slow
 
