@@ -6,7 +6,11 @@ Three figures from one run, on the same tweets and the same process:
   bare      a plain `SentimentIntensityAnalyzer().polarity_scores` loop over every tweet;
   labeller  `finpulse_assets.sentiment.vader.vader_scores` (scores each distinct text once);
   asset     the `vader_labels` asset materialized from stored `raw_tweets` partitions
-            (reading Parquet, labelling, per-partition metadata, writing Parquet).
+            (reading the Delta table, labelling, per-partition metadata, one commit per run), on the
+            instance `make` uses: `--instance sqlite` (a temp DAGSTER_HOME) or `--instance postgres`
+            (a throwaway database on FINPULSE_TEST_PG_URL's server, DAGSTER_EVENT_BATCH_SIZE=1000), with the
+            CLI's console log level. DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS is taken from the
+            environment (the Makefile sets it to 1).
 """
 
 import argparse
@@ -26,6 +30,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", default="../shared/data/stocknet-dev")
     parser.add_argument("--tickers", default="AAPL,AMZN,FB,GOOG,INTC,MSFT")
+    parser.add_argument("--instance", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--out", default="reports/vader_throughput.json")
     args = parser.parse_args()
     tweets_dir = Path(args.data) / "tweets"
@@ -53,49 +58,65 @@ def main() -> None:
     vader_scores(texts)
     labeller = n / (time.perf_counter() - started)
 
-    asset_rate, asset_seconds = _through_asset(tweets_dir, tickers)
-    result = {"tweets": n, "distinct_texts": int(texts.nunique()), "bare_loop_tweets_per_s": round(bare),
+    asset_rate, asset_seconds = _through_asset(tweets_dir, tickers, args.instance)
+    result = {"instance": args.instance,
+              "planned_event_subset": os.environ.get("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", ""),
+              "tweets": n, "distinct_texts": int(texts.nunique()), "bare_loop_tweets_per_s": round(bare),
               "labeller_tweets_per_s": round(labeller), "vader_labels_asset_tweets_per_s": round(asset_rate),
               "vader_labels_asset_seconds": round(asset_seconds, 1),
               "labeller_vs_bare": round(labeller / bare, 2), "asset_vs_bare": round(asset_rate / bare, 2)}
     print("| path | tweets/s | vs bare loop |\n|---|---:|---:|")
     print(f"| bare vaderSentiment loop | {bare:,.0f} | 1.00 |")
     print(f"| vader_scores (labeller) | {labeller:,.0f} | {labeller / bare:.2f} |")
-    print(f"| vader_labels asset, whole run | {asset_rate:,.0f} | {asset_rate / bare:.2f} |")
+    print(f"| vader_labels asset, whole run ({args.instance}) | {asset_rate:,.0f} | {asset_rate / bare:.2f} |")
     print(f"{n} tweet-ticker rows, {result['distinct_texts']} distinct texts")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2))
 
 
-def _through_asset(tweets_dir: Path, tickers: list[str]) -> tuple[float, float]:
+def _through_asset(tweets_dir: Path, tickers: list[str], instance_kind: str) -> tuple[float, float]:
     """Materialize raw_tweets for 2014-2015, then time vader_labels alone over the same partitions."""
+    from contextlib import ExitStack
+
     from dagster import DagsterInstance, materialize
     from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-    from finpulse_assets.definitions import build_definitions
     from finpulse_assets.assets.tweets import build_tweet_assets
+    from finpulse_assets.cli import CONSOLE_LOGS
+    from finpulse_assets.definitions import build_definitions
+    from finpulse_assets.instance_storage import SQLITE_INSTANCE_YAML
     from finpulse_assets.partitions import key_for, ticker_day_partitions, ticker_partitions
     from finpulse_assets.settings import Settings
 
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         settings = Settings(tweet_source="kaggle_csv", tweets_dir=str(tweets_dir), price_source="yfinance",
                             tickers=tuple(tickers), start="2014-01-01", end="2016-01-01", storage_dir=tmp)
         defs = build_definitions(settings)
         raw_tweets, vader_labels = build_tweet_assets(ticker_day_partitions(settings))
         resources = {k: v for k, v in defs.resources.items() if k != "price_source"}
         elapsed, rows = 0.0, 0
-        os.environ.setdefault("DAGSTER_HOME", tmp)
-        with DagsterInstance.ephemeral() as instance:
+        home = Path(tmp) / "home"
+        home.mkdir()
+        os.environ["DAGSTER_HOME"] = str(home)
+        if instance_kind == "postgres":
+            from finpulse_assets_tests.postgres_support import postgres_home, temporary_database
+
+            os.environ["FINPULSE_PG_URL"] = stack.enter_context(temporary_database("vader_bench"))
+            os.environ["DAGSTER_EVENT_BATCH_SIZE"] = "1000"
+            postgres_home(home)
+        else:
+            (home / "dagster.yaml").write_text(SQLITE_INSTANCE_YAML)
+        with DagsterInstance.get() as instance:
             instance.add_dynamic_partitions(ticker_partitions.name, tickers)
             progress = Progress()
             progress.stage("raw_tweets + vader_labels", len(tickers), "tickers")
             for ticker in tickers:
                 tags = {ASSET_PARTITION_RANGE_START_TAG: key_for(ticker, date(2014, 1, 1)),
                         ASSET_PARTITION_RANGE_END_TAG: key_for(ticker, date(2015, 12, 31))}
-                materialize([raw_tweets], instance=instance, resources=resources, tags=tags)
+                materialize([raw_tweets], instance=instance, resources=resources, tags=tags, run_config=CONSOLE_LOGS)
                 started = time.perf_counter()
                 result = materialize([vader_labels, raw_tweets], selection=[vader_labels.key], instance=instance,
-                                     resources=resources, tags=tags)
+                                     resources=resources, tags=tags, run_config=CONSOLE_LOGS)
                 elapsed += time.perf_counter() - started
                 rows += sum(int(e.materialization.metadata["rows"].value)
                             for e in result.get_asset_materialization_events())
