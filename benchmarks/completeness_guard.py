@@ -16,11 +16,10 @@ from datetime import date, timedelta
 from types import SimpleNamespace
 
 from dagster import DagsterInstance, materialize
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from finpulse_assets.assets.completeness import stored_rows
 from finpulse_assets.definitions import build_definitions
-from finpulse_assets.partitions import key_for, ticker_partitions
+from finpulse_assets.partitions import key_for, range_tags, ticker_partitions
 from finpulse_assets.settings import Settings
 
 
@@ -38,8 +37,7 @@ def main() -> None:
         for _ in range(args.runs):
             assert materialize(list(defs.assets), selection=["raw_prices"], instance=instance,
                                resources=dict(defs.resources),
-                               tags={ASSET_PARTITION_RANGE_START_TAG: key_for("AAA", first),
-                                     ASSET_PARTITION_RANGE_END_TAG: key_for("AAA", last)}).success
+                               tags=range_tags("AAA", first, last)).success
         raw_prices = defs.get_assets_def("raw_prices")
         context = SimpleNamespace(instance=instance, assets_def=raw_prices)
         keys = [key_for("AAA", first + timedelta(days=n)) for n in range(args.days)]

@@ -14,17 +14,16 @@ import sys
 import time
 
 from datetime import date
-from dagster import DagsterInstance, materialize
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+from dagster import DagsterInstance
 from finpulse_assets.definitions import build_definitions, DATA_ASSETS_JOB
-from finpulse_assets.partitions import key_for, ticker_partitions
+from finpulse_assets.partitions import range_tags, ticker_partitions
 from finpulse_assets.settings import Settings
 settings = Settings(tickers=("AAPL",), start="2024-01-01", end="2024-07-01", storage_dir=sys.argv[1])
 defs = build_definitions(settings)
 job = defs.resolve_job_def(DATA_ASSETS_JOB)
 with DagsterInstance.ephemeral() as inst:
     inst.add_dynamic_partitions(ticker_partitions.name, ["AAPL"])
-    tags = {ASSET_PARTITION_RANGE_START_TAG: key_for("AAPL", date(2024,1,1)), ASSET_PARTITION_RANGE_END_TAG: key_for("AAPL", date(2024,6,30))}
+    tags = range_tags("AAPL", date(2024,1,1), date(2024,6,30))
     for i in range(2):  # second run: replaces stored partitions (the rematerialization case)
         prof = cProfile.Profile(); t = time.perf_counter(); prof.enable()
         r = job.execute_in_process(instance=inst, tags=tags, run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}})

@@ -14,11 +14,10 @@ import time
 from datetime import date, timedelta
 
 from dagster import DagsterInstance, MetadataValue, Output, asset, materialize
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from finpulse_assets.assets.partitioned import _add_partition_metadata
 from finpulse_assets.io_managers.delta import PartitionedDeltaIOManager
-from finpulse_assets.partitions import key_for, ticker_day_partitions, ticker_partitions
+from finpulse_assets.partitions import range_tags, ticker_day_partitions, ticker_partitions
 from finpulse_assets.settings import Settings
 
 
@@ -60,8 +59,7 @@ def main():
                 instance.add_dynamic_partitions(ticker_partitions.name, ["AAA"])
                 started = time.perf_counter()
                 assert materialize([build(mode, parts)], instance=instance, resources={"io_manager": NullIO(base_dir="/")},
-                                   tags={ASSET_PARTITION_RANGE_START_TAG: key_for("AAA", start),
-                                         ASSET_PARTITION_RANGE_END_TAG: key_for("AAA", start + timedelta(days=days - 1))}
+                                   tags=range_tags("AAA", start, start + timedelta(days=days - 1))
                                    ).success
                 row[f"{mode}_s"] = round(time.perf_counter() - started, 2)
         row["public_minus_accumulator_ms_per_partition"] = round(1000 * (row["public_s"] - row["accumulator_s"]) / days, 1)

@@ -32,7 +32,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -184,10 +183,9 @@ def _graph(spec: dict, instance, tmp: Path) -> tuple[float, int]:
 
 def _floor(spec: dict, instance) -> tuple[float, int]:
     from dagster import IOManager, Output, asset, materialize
-    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
     from finpulse_assets.cli import register_tickers
-    from finpulse_assets.partitions import TICKER_DAY_BACKFILL_POLICY, key_for, ticker_day_partitions
+    from finpulse_assets.partitions import TICKER_DAY_BACKFILL_POLICY, range_tags, ticker_day_partitions
 
     settings = _settings(spec, Path(tempfile.gettempdir()))
     partitions_def = ticker_day_partitions(settings)
@@ -210,7 +208,7 @@ def _floor(spec: dict, instance) -> tuple[float, int]:
     last = (pd.Timestamp(settings.end) - pd.Timedelta(days=1)).date()
     started = time.perf_counter()
     for ticker in settings.tickers:
-        tags = {ASSET_PARTITION_RANGE_START_TAG: key_for(ticker, first), ASSET_PARTITION_RANGE_END_TAG: key_for(ticker, last)}
+        tags = range_tags(ticker, first, last)
         materialize([noop], instance=instance, resources={"discard": Discard()}, tags=tags,
                     run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
     return time.perf_counter() - started, len(settings.tickers) * spec["days"]

@@ -17,11 +17,10 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from dagster import DagsterInstance
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from finpulse_assets.cli import CONSOLE_LOGS, register_tickers
 from finpulse_assets.definitions import DATA_ASSETS_JOB, build_definitions
-from finpulse_assets.partitions import key_for
+from finpulse_assets.partitions import range_tags
 from finpulse_assets.run_launch import execute_job
 from finpulse_assets.settings import Settings
 
@@ -37,8 +36,7 @@ def main() -> None:
         settings = Settings(tickers=("AAPL",), start=first.isoformat(), end=(last + timedelta(days=1)).isoformat(),
                             storage_dir=str(Path(tmp) / "storage"))
         job = build_definitions(settings).resolve_job_def(DATA_ASSETS_JOB)
-        tags = {ASSET_PARTITION_RANGE_START_TAG: key_for("AAPL", first),
-                ASSET_PARTITION_RANGE_END_TAG: key_for("AAPL", last)}
+        tags = range_tags("AAPL", first, last)
         (Path(tmp) / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
         seconds = {"execute_in_process": [], "execute_job": []}
         with DagsterInstance.from_config(tmp) as instance:

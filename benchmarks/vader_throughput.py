@@ -79,13 +79,12 @@ def _through_asset(tweets_dir: Path, tickers: list[str], instance_kind: str) -> 
     from contextlib import ExitStack
 
     from dagster import DagsterInstance, materialize
-    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
     from finpulse_assets.assets.tweets import build_tweet_assets
     from finpulse_assets.cli import CONSOLE_LOGS
     from finpulse_assets.definitions import build_definitions
     from finpulse_assets.instance_storage import SQLITE_INSTANCE_YAML
-    from finpulse_assets.partitions import key_for, ticker_day_partitions, ticker_partitions
+    from finpulse_assets.partitions import range_tags, ticker_day_partitions, ticker_partitions
     from finpulse_assets.settings import Settings
 
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
@@ -111,8 +110,7 @@ def _through_asset(tweets_dir: Path, tickers: list[str], instance_kind: str) -> 
             progress = Progress()
             progress.stage("raw_tweets + vader_labels", len(tickers), "tickers")
             for ticker in tickers:
-                tags = {ASSET_PARTITION_RANGE_START_TAG: key_for(ticker, date(2014, 1, 1)),
-                        ASSET_PARTITION_RANGE_END_TAG: key_for(ticker, date(2015, 12, 31))}
+                tags = range_tags(ticker, date(2014, 1, 1), date(2015, 12, 31))
                 materialize([raw_tweets], instance=instance, resources=resources, tags=tags, run_config=CONSOLE_LOGS)
                 started = time.perf_counter()
                 result = materialize([vader_labels, raw_tweets], selection=[vader_labels.key], instance=instance,

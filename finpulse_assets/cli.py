@@ -28,10 +28,9 @@ from datetime import timedelta
 
 import pandas as pd
 from dagster import DagsterInstance
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from finpulse_assets.definitions import JOB_ORDER, MONITORING_JOB, PARTITIONED_JOBS, RUN_ORDER, build_definitions
-from finpulse_assets.partitions import key_for, ticker_partitions
+from finpulse_assets.partitions import range_tags, ticker_partitions
 from finpulse_assets.progress import Progress
 from finpulse_assets.run_launch import execute_job
 from finpulse_assets.settings import Settings
@@ -136,8 +135,7 @@ def materialize(settings: Settings, instance: DagsterInstance, jobs: Sequence[st
         if job_name in PARTITIONED_JOBS:  # one run per ticker over its whole range of days, as a backfill would
             start = max(first, last - timedelta(days=DEMO_RECENT_DAYS[job_name] - 1)) \
                 if job_name in DEMO_RECENT_DAYS else first
-            runs = [(t, {ASSET_PARTITION_RANGE_START_TAG: key_for(t, start),
-                         ASSET_PARTITION_RANGE_END_TAG: key_for(t, last)}) for t in settings.tickers]
+            runs = [(t, range_tags(t, start, last)) for t in settings.tickers]
         else:
             runs = [(None, {})]
         days = (last - start).days + 1 if job_name in PARTITIONED_JOBS else 1

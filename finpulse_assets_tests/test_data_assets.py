@@ -11,11 +11,10 @@ from finpulse_assets.assets.prices import build_price_assets
 from finpulse_assets.assets.tweets import build_tweet_assets
 from finpulse_assets.features.price import FEATURE_COLUMNS
 from finpulse_assets.io_managers.delta import PartitionedDeltaIOManager
-from finpulse_assets.partitions import key_for, ticker_day_partitions, ticker_partitions
+from finpulse_assets.partitions import key_for, range_tags, ticker_day_partitions, ticker_partitions
 from finpulse_assets.schemas import RawPrices
 from finpulse_assets.settings import Settings
 from finpulse_assets_tests.fakes import FakePriceSource, FakeTweetSource, price_rows, tweet_rows
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from finpulse_assets_tests.stored import last_commit_partitions, stored_partition, stored_ticker
 
 SETTINGS = Settings(start="2024-01-01", end="2024-04-01", tickers=("AAA", "BBB"))
@@ -36,8 +35,7 @@ def _run(instance, tmp_path, ticker, first, last, prices=None, tweets=None, rais
         resources={"io_manager": PartitionedDeltaIOManager(base_dir=str(tmp_path)),
                    "price_source": prices or FakePriceSource(rows=price_rows()),
                    "tweet_source": tweets or FakeTweetSource(rows=tweet_rows())},
-        tags={ASSET_PARTITION_RANGE_START_TAG: key_for(ticker, first),
-              ASSET_PARTITION_RANGE_END_TAG: key_for(ticker, last)})
+        tags=range_tags(ticker, first, last))
 
 
 def _metadata(result, asset, partition):

@@ -14,11 +14,10 @@ from dagster import (
     asset,
     materialize,
 )
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from deltalake import DeltaTable
 
 from finpulse_assets.io_managers.delta import PartitionedDeltaIOManager
-from finpulse_assets.partitions import key_for, parse_keys
+from finpulse_assets.partitions import parse_keys, range_tags
 
 PARTS = MultiPartitionsDefinition({
     "date": DailyPartitionsDefinition(start_date="2024-01-01", end_date="2024-01-11"),
@@ -53,8 +52,7 @@ def doubled(context, numbers: pd.DataFrame):
 
 
 def _range_tags(ticker, first, last, **extra):
-    return {ASSET_PARTITION_RANGE_START_TAG: key_for(ticker, first),
-            ASSET_PARTITION_RANGE_END_TAG: key_for(ticker, last), **extra}
+    return {**range_tags(ticker, first, last), **extra}
 
 
 def _stored(tmp_path, name) -> pd.DataFrame:

@@ -17,12 +17,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from dagster import AssetKey, DagsterInstance, materialize
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from finpulse_assets.cli import materialize as materialize_stages
 from finpulse_assets.definitions import build_definitions
 from finpulse_assets.market_calendar import trading_days
-from finpulse_assets.partitions import key_for, ticker_partitions
+from finpulse_assets.partitions import key_for, range_tags, ticker_partitions
 from finpulse_assets.settings import Settings
 from finpulse_assets.sources import kaggle_csv, yahoo_csv
 from finpulse_assets.sources.kaggle_csv import KaggleCsvTweetSource
@@ -113,8 +112,7 @@ class Project:
         return materialize(list(self.defs.assets), selection=list(names),
                            instance=self.instance, raise_on_error=False, resources=dict(self.defs.resources),
                            run_config={"ops": ops},
-                           tags={ASSET_PARTITION_RANGE_START_TAG: key_for(ticker, FIRST),
-                                 ASSET_PARTITION_RANGE_END_TAG: key_for(ticker, LAST)})
+                           tags=range_tags(ticker, FIRST, LAST))
 
     def load(self, asset: str, ticker: str = "AAA") -> pd.DataFrame:
         """Every stored partition of `asset` for `ticker` in the window, through the IO manager."""

@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from dagster import AssetKey, DagsterInstance, materialize
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from finpulse_assets.cli import materialize as materialize_stages
 from finpulse_assets.definitions import build_definitions
@@ -24,7 +23,7 @@ from finpulse_assets.features.training_set import MODEL_FEATURE_COLUMNS
 from finpulse_assets.io_managers.delta import PartitionedDeltaIOManager
 from finpulse_assets.market_calendar import is_trading_day, next_trading_day, trading_days
 from finpulse_assets.mlflow_tracking import CHAMPION_ALIAS, MlflowTracking
-from finpulse_assets.partitions import key_for
+from finpulse_assets.partitions import range_tags
 from finpulse_assets.sentiment.daily import NEUTRAL_VALUES, SENTIMENT_FEATURE_COLUMNS
 from finpulse_assets.settings import Settings
 from finpulse_assets.sources.demo import DemoPriceSource, DemoTweetSource
@@ -87,8 +86,7 @@ class Chain:
             resources["io_manager"] = PartitionedDeltaIOManager(base_dir=str(io_dir))
         tags = {}
         if ticker is not None:
-            tags = {ASSET_PARTITION_RANGE_START_TAG: key_for(ticker, days[0]),
-                    ASSET_PARTITION_RANGE_END_TAG: key_for(ticker, days[1])}
+            tags = range_tags(ticker, days[0], days[1])
         ops = {k: {"config": v} for k, v in (run_config or {}).items() if k in names}
         return materialize(list(self.defs.assets), selection=list(names), instance=self.instance,
                            raise_on_error=raise_on_error, resources=resources, tags=tags, run_config={"ops": ops})

@@ -5,11 +5,10 @@ from datetime import date
 
 import pandas as pd
 from dagster import DagsterInstance, InputContext, materialize
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from finpulse_assets.assets.prices import build_price_assets
 from finpulse_assets.io_managers.delta import PartitionedDeltaIOManager
-from finpulse_assets.partitions import key_for, ticker_day_partitions, ticker_partitions
+from finpulse_assets.partitions import range_tags, ticker_day_partitions, ticker_partitions
 from finpulse_assets.settings import Settings
 from finpulse_assets_tests.fakes import FakePriceSource, price_rows
 from finpulse_assets_tests.stored import stored_ticker
@@ -35,8 +34,7 @@ def _run(base, io_manager, scale):
         return materialize(ASSETS, instance=instance, raise_on_error=False,
                            resources={"io_manager": io_manager,
                                       "price_source": FakePriceSource(rows=price_rows(tickers=("AAA",), scale=scale))},
-                           tags={ASSET_PARTITION_RANGE_START_TAG: key_for("AAA", date(2024, 1, 1)),
-                                 ASSET_PARTITION_RANGE_END_TAG: key_for("AAA", date(2024, 3, 31))})
+                           tags=range_tags("AAA", date(2024, 1, 1), date(2024, 3, 31)))
 
 
 def _assert_consistent(base):

@@ -6,13 +6,12 @@ from datetime import date
 
 import pytest
 from dagster import AssetKey, DagsterInstance, DagsterRunStatus, RunsFilter
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
 
 from finpulse_assets.cli import materialize, register_tickers
 from finpulse_assets.definitions import DATA_ASSETS_JOB, build_definitions
 from finpulse_assets.mlflow_tracking import CHAMPION_ALIAS, MlflowTracking
-from finpulse_assets.partitions import key_for
+from finpulse_assets.partitions import key_for, range_tags
 from finpulse_assets.settings import Settings
 from finpulse_assets_tests.stored import stored_ticker
 from finpulse_assets_tests.postgres_support import postgres_home, temporary_database
@@ -76,8 +75,7 @@ def test_a_backfill_over_a_partition_range_then_one_partition_again_reads_back(i
     register_tickers(instance, TICKERS)
     job = build_definitions(settings).resolve_job_def(DATA_ASSETS_JOB)
     first, last = date(2024, 3, 4), date(2024, 3, 13)
-    backfill = job.execute_in_process(instance=instance, tags={
-        ASSET_PARTITION_RANGE_START_TAG: key_for("MSFT", first), ASSET_PARTITION_RANGE_END_TAG: key_for("MSFT", last)})
+    backfill = job.execute_in_process(instance=instance, tags=range_tags("MSFT", first, last))
     assert backfill.success
     again = job.execute_in_process(instance=instance, partition_key=key_for("MSFT", date(2024, 3, 8)))
     assert again.success

@@ -6,14 +6,13 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 from dagster import DagsterInstance, materialize
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 import finpulse_assets.assets.tweets
 from finpulse_assets.assets.partitioned import SCHEMA_CHECK
 from finpulse_assets.assets.tweets import build_tweet_assets
 from finpulse_assets.io_managers.delta import PartitionedDeltaIOManager
 from finpulse_assets.schemas import RawTweets
-from finpulse_assets.partitions import key_for, ticker_day_partitions, ticker_partitions
+from finpulse_assets.partitions import range_tags, ticker_day_partitions, ticker_partitions
 from finpulse_assets.settings import Settings
 from finpulse_assets.storage.ticker_day_table import TickerDayTable
 from finpulse_assets_tests.fakes import FakeTweetSource, tweet_rows
@@ -28,8 +27,7 @@ def _run(instance, base, rows):
     return materialize(ASSETS, instance=instance, raise_on_error=False,
                        resources={"io_manager": PartitionedDeltaIOManager(base_dir=str(base)),
                                   "tweet_source": FakeTweetSource(rows=rows)},
-                       tags={ASSET_PARTITION_RANGE_START_TAG: key_for("AAA", FIRST),
-                             ASSET_PARTITION_RANGE_END_TAG: key_for("AAA", LAST)})
+                       tags=range_tags("AAA", FIRST, LAST))
 
 
 class CappedLikes(RawTweets):
