@@ -14,6 +14,7 @@ warnings.filterwarnings("ignore", category=BetaWarning)
 warnings.filterwarnings("ignore", category=PreviewWarning)
 
 from finpulse_assets.assets.bento import PACKAGING_JOB, build_bento_assets
+from finpulse_assets.bento_export import BentoExport
 from finpulse_assets.assets.drift import build_drift_assets
 from finpulse_assets.assets.embeddings import build_embedding_assets
 from finpulse_assets.assets.evaluation import build_evaluation_assets
@@ -31,6 +32,7 @@ from finpulse_assets.mlflow_tracking import MlflowTracking
 from finpulse_assets.model_store import ModelStore
 from finpulse_assets.monitoring.report_store import ReportStore
 from finpulse_assets.monitoring.settings import MonitoringSettings
+from finpulse_assets.object_storage import ObjectStorage
 from finpulse_assets.partitions import ticker_day_partitions
 from finpulse_assets.resources import price_source, tweet_source
 from finpulse_assets.sensors.drift_retrain import build_drift_retrain_sensor
@@ -77,13 +79,19 @@ def build_definitions(settings: Settings | None = None, resources: Mapping[str, 
     (prediction_errors,) = build_prediction_error_assets(partitions_def)
     data_assets = [raw_tweets, vader_labels, raw_prices, price_features]
     storage = Path(settings.storage_dir)
+    # FINPULSE_S3_BUCKET set: the ticker x day tables on S3; models, reports and bentos published there.
+    objects = ObjectStorage.from_env()
     default_resources = {
         "tweet_source": tweet_source(settings),
         "price_source": price_source(settings),
-        "io_manager": PartitionedDeltaIOManager(base_dir=str(storage / "assets")),
+        "io_manager": PartitionedDeltaIOManager(
+            base_dir=objects.uri("assets") if objects else str(storage / "assets"),
+            storage_options=objects.storage_options() if objects else {}, local_dir=str(storage / "assets")),
         "mlflow": MlflowTracking(storage_dir=str(storage), tracking_uri=configured_mlflow_uri()),
-        "model_store": ModelStore(base_dir=str(storage / "models")),
-        "reports": ReportStore(base_dir=str(storage / "reports"), base_url=monitoring.reports_url),
+        "model_store": ModelStore(base_dir=str(storage / "models"), remote=objects.folder("models") if objects else None),
+        "reports": ReportStore(base_dir=str(storage / "reports"), base_url=monitoring.reports_url,
+                               remote=objects.folder("reports") if objects else None),
+        "bento_export": BentoExport(remote=objects.folder("bentos") if objects else None),
     }
     sentiment_model_job = define_asset_job(SENTIMENT_MODEL_JOB, selection=[finbert_model, finbert_onnx])
     forecast_model_job = define_asset_job(FORECAST_MODEL_JOB, selection=[training_set, lstm_model, lstm_onnx])
