@@ -136,18 +136,19 @@ def test_bento_asset_refuses_candidates_and_failed_parity(built, which, change, 
 def test_built_bento_serves_from_a_fresh_virtualenv(built, tmp_path):
     bento_dir = Path(built["output"].value["bento_path"])
     venv = tmp_path / "venv"
+    # Only the fresh environment: a PYTHONPATH on the project root would show its egg-info to pip.
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
     python = venv / "bin" / "python"
     install = subprocess.run([str(python), "-m", "pip", "install", "-q", "-r",
                               str(bento_dir / "env" / "python" / "requirements.txt")],
-                             capture_output=True, text=True, timeout=900)
+                             capture_output=True, text=True, timeout=900, env=env)
     assert install.returncode == 0, install.stderr[-3000:]
     installed = subprocess.run([str(python), "-m", "pip", "list", "--format=freeze"], capture_output=True,
-                               text=True, check=True).stdout.lower()
+                               text=True, check=True, env=env).stdout.lower()
     assert not any(f"\n{name}==" in "\n" + installed for name in FORBIDDEN)
 
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env |= {"BENTOML_HOME": str(built["home"]), "BENTOML_DO_NOT_TRACK": "True"}
     server = subprocess.Popen([str(venv / "bin" / "bentoml"), "serve", built["output"].value["bento_tag"],
                                "--host", "127.0.0.1", "--port", str(port)],
