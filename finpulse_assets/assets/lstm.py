@@ -91,7 +91,8 @@ def build_lstm_assets():
     )
     def lstm_model(context: AssetExecutionContext, config: LSTMConfig, training_set: pd.DataFrame,
                    mlflow: MlflowTracking, model_store: ModelStore):
-        """An LSTM over windows of daily price + sentiment features predicting the next-day log return (so close).
+        """An LSTM or attentive LSTM (`architecture`) over windows of daily price + sentiment features (the
+        `sentiment_features` set) predicting the next-day log return (so close).
 
         Time-ordered train/validation/test split by date. One model across tickers
         or one per ticker, whichever has the lower validation MAE (recorded with
@@ -163,6 +164,8 @@ def build_lstm_assets():
             "val_metrics": MetadataValue.md(metrics_markdown(val)),
             "forecast_plot": png_markdown(plot, "forecast vs actual"),
             "pooling": run_result.mode,
+            "architecture": config.architecture + (" (adversarial)" if config.adversarial else ""),
+            "feature_columns": ", ".join(feature_columns),
             "pooling_reason": run_result.pooling_reason,
             "pooling_validation_mae": MetadataValue.md(pooling_table(run_result.pooling)),
             "sentiment_ablation": ablation,
