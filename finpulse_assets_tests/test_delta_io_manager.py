@@ -145,3 +145,25 @@ def test_unpartitioned_json_and_parquet(tmp_path):
     io = PartitionedDeltaIOManager(base_dir=str(tmp_path))
     assert materialize([model_card, table, reader], resources={"io_manager": io}).success
     assert (tmp_path / "reader.json").read_text().count('"rows": 2') == 1
+
+
+def test_read_all_returns_the_current_rows_once_each_in_key_order(tmp_path):
+    """What data_stage_only reads: a rewritten partition counts once, with its new value (its old file stays)."""
+    from finpulse_assets.evaluation.data_stage_only import stored
+    from finpulse_assets.storage.ticker_day_table import TickerDayTable
+
+    io = PartitionedDeltaIOManager(base_dir=str(tmp_path / "assets"))
+    instance = DagsterInstance.ephemeral()
+    for ticker in ["BBB", "AAA"]:
+        assert materialize([numbers], resources={"io_manager": io}, instance=instance,
+                           tags=_range_tags(ticker, date(2024, 1, 1), date(2024, 1, 4))).success
+    assert materialize([numbers], resources={"io_manager": io}, instance=instance, partition_key="2024-01-02|AAA",
+                       tags={"value": "7"}).success
+    rows = TickerDayTable(str(tmp_path / "assets" / "numbers")).read_all()
+    assert "day" not in rows.columns and len(rows) == 8
+    assert list(zip(rows["ticker"], rows["date"])) == [(t, f"2024-01-0{d}") for t in ("AAA", "BBB") for d in range(1, 5)]
+    assert rows["v"].tolist() == [1.0, 7.0, 1.0, 1.0] + [1.0] * 4
+    pd.testing.assert_frame_equal(stored(tmp_path, "numbers"), rows)
+    assert TickerDayTable(str(tmp_path / "none")).read_all().empty
+    with pytest.raises(SystemExit, match="holds no partitions"):
+        stored(tmp_path, "none")

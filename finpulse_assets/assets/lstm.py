@@ -24,7 +24,7 @@ from dagster import (
 from pydantic import Field
 
 from finpulse_assets.assets.reporting import mib, mlflow_tags, png_markdown, registry_text, sha256_tags
-from finpulse_assets.features.training_set import MODEL_FEATURE_COLUMNS, SENTIMENT_FEATURE_COLUMNS
+from finpulse_assets.features.training_set import model_feature_columns, sentiment_set
 from finpulse_assets.mlflow_tracking import MlflowTracking
 from finpulse_assets.model_store import ModelStore, content_key, frame_fingerprint, staged_dir
 from finpulse_assets.models.integrity import file_hashes, verify_files
@@ -52,14 +52,31 @@ class LSTMConfig(Config):
     test_frac: float = Field(default=0.15, description="The latest fraction of the distinct dates, for test.")
     pooling: str = Field(default="auto", description="'auto' (decided on validation MAE), 'pooled' or 'per_ticker'.")
     moving_average_days: int = 5
+    architecture: str = Field(default="lstm", description="'lstm' or 'alstm' (attentive LSTM as in Adv-ALSTM, "
+                                                          "models/attention/alstm.py); both export and serve alike.")
+    adversarial: bool = Field(default=False, description="alstm only: adversarial training on the attention latent.")
+    adversarial_epsilon: float = Field(default=0.01, description="Size of the adversarial latent perturbation.")
+    adversarial_beta: float = Field(default=0.5, description="Weight of the adversarial loss.")
+    sentiment_features: str = Field(default="all", description="Daily sentiment inputs: 'all' of "
+                                    "sentiment_features' columns, 'mean_and_count' or 'none' (price only).")
 
 
 def _params(config: LSTMConfig):
-    from finpulse_assets.models.lstm.model import LSTMConfigParams
+    from finpulse_assets.models.lstm.model import ARCHITECTURES, LSTMConfigParams
 
+    if config.architecture not in ARCHITECTURES:
+        raise ValueError(f"lstm_model: architecture={config.architecture!r}: expected one of {ARCHITECTURES}")
+    if config.adversarial and config.architecture != "alstm":
+        raise ValueError("lstm_model: adversarial=True needs architecture='alstm' (it perturbs the attention latent)")
+    if config.adversarial and (config.adversarial_epsilon <= 0 or config.adversarial_beta <= 0):
+        raise ValueError(f"lstm_model: adversarial training needs adversarial_epsilon > 0 and adversarial_beta > 0, "
+                         f"got {config.adversarial_epsilon} and {config.adversarial_beta}")
     return LSTMConfigParams(hidden_size=config.hidden_size, num_layers=config.num_layers, window=config.window,
                             dropout=config.dropout, epochs=config.epochs, patience=config.patience, lr=config.lr,
-                            batch_size=config.batch_size, weight_decay=config.weight_decay, seed=config.seed)
+                            batch_size=config.batch_size, weight_decay=config.weight_decay, seed=config.seed,
+                            architecture=config.architecture,
+                            adversarial_epsilon=config.adversarial_epsilon if config.adversarial else 0.0,
+                            adversarial_beta=config.adversarial_beta if config.adversarial else 0.0)
 
 
 def _flat_metrics(prefix: str, metrics: dict[str, dict]) -> dict[str, float]:
@@ -74,7 +91,8 @@ def build_lstm_assets():
     )
     def lstm_model(context: AssetExecutionContext, config: LSTMConfig, training_set: pd.DataFrame,
                    mlflow: MlflowTracking, model_store: ModelStore):
-        """An LSTM over windows of daily price + sentiment features predicting the next-day log return (so close).
+        """An LSTM or attentive LSTM (`architecture`) over windows of daily price + sentiment features (the
+        `sentiment_features` set) predicting the next-day log return (so close).
 
         Time-ordered train/validation/test split by date. One model across tickers
         or one per ticker, whichever has the lower validation MAE (recorded with
@@ -95,11 +113,11 @@ def build_lstm_assets():
         if training_set.empty:
             raise ValueError("lstm_model: training_set is empty; materialize the data and sentiment assets first")
         params = _params(config)
-        version = "lstm-" + content_key(config.model_dump(), MODEL_FEATURE_COLUMNS,
-                                        frame_fingerprint(training_set))
+        feature_columns = model_feature_columns(config.sentiment_features)
+        version = "lstm-" + content_key(config.model_dump(), feature_columns, frame_fingerprint(training_set))
         final_dir = model_store.model_dir("lstm", version)
         started = time.perf_counter()
-        run_result = fit_lstm(training_set, MODEL_FEATURE_COLUMNS, SENTIMENT_FEATURE_COLUMNS, params,
+        run_result = fit_lstm(training_set, feature_columns, sentiment_set(config.sentiment_features), params,
                               config.val_frac, config.test_frac, config.pooling, config.moving_average_days)
         train_seconds = time.perf_counter() - started
         beats_rw = run_result.beats_random_walk_on_val()
@@ -112,7 +130,7 @@ def build_lstm_assets():
 
         with mlflow.start_run("lstm_model", tags=mlflow_tags(context, model_version=version)) as run:
             run.log_params(config.model_dump() | {"model_version": version, "mode": run_result.mode,
-                                                  "feature_columns": ",".join(MODEL_FEATURE_COLUMNS),
+                                                  "feature_columns": ",".join(feature_columns),
                                                   "training_rows": len(training_set)})
             run.log_metrics(_flat_metrics("test", run_result.test_metrics)
                             | _flat_metrics("val", run_result.val_metrics) | {"train_seconds": train_seconds})
@@ -134,7 +152,8 @@ def build_lstm_assets():
         context.log.info(f"lstm_model {version} ({run_result.mode}): {ablation}")
         value = {
             "model_dir": str(final_dir), "version": version, "mode": run_result.mode,
-            "feature_columns": list(MODEL_FEATURE_COLUMNS), "window": config.window,
+            "feature_columns": feature_columns, "window": config.window,
+            "architecture": config.architecture,
             "val_metrics": val, "test_metrics": test, "beats_random_walk_on_val": beats_rw,
             "pooling_reason": run_result.pooling_reason, "split": split, "mlflow_run_id": run_id,
             "sha256": hashes,
@@ -146,6 +165,8 @@ def build_lstm_assets():
             "val_metrics": MetadataValue.md(metrics_markdown(val)),
             "forecast_plot": png_markdown(plot, "forecast vs actual"),
             "pooling": run_result.mode,
+            "architecture": config.architecture + (" (adversarial)" if config.adversarial else ""),
+            "feature_columns": ", ".join(feature_columns),
             "pooling_reason": run_result.pooling_reason,
             "pooling_validation_mae": MetadataValue.md(pooling_table(run_result.pooling)),
             "sentiment_ablation": ablation,

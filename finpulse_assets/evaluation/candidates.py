@@ -11,20 +11,13 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from finpulse_assets.features.price import FEATURE_COLUMNS
-from finpulse_assets.sentiment.daily import SENTIMENT_FEATURE_COLUMNS
+from finpulse_assets.features.training_set import SENTIMENT_SETS, model_feature_columns
 
 MAJORITY, RANDOM_WALK = "majority_class", "random_walk"
 PRICE_ONLY, VADER, FINBERT = "lstm_price_only", "lstm_vader", "lstm_finbert"
 EMBEDDINGS = "lstm_finbert_embeddings"
 ALSTM_PRICE_ONLY, ALSTM_FINBERT, ALSTM_EMBEDDINGS = "alstm_price_only", "alstm_finbert", "alstm_finbert_embeddings"
 
-# Daily sentiment aggregations a sentiment variant may choose between.
-SENTIMENT_SETS = {
-    "none": [],
-    "all": list(SENTIMENT_FEATURE_COLUMNS),
-    "mean_and_count": ["sentiment_mean", "tweet_count"],
-}
 # Daily text components: the day's mean tweet embedding projected on principal axes fitted on the
 # train split (`evaluation.text_features`); a candidate takes the first `embeddings` of them.
 EMBEDDING_PREFIX = "text_pc_"
@@ -95,7 +88,7 @@ class Candidate:
 
     @property
     def feature_columns(self) -> list[str]:
-        return list(FEATURE_COLUMNS) + SENTIMENT_SETS[self.sentiment] + embedding_columns(self.embeddings)
+        return model_feature_columns(self.sentiment) + embedding_columns(self.embeddings)
 
     def param_overrides(self) -> dict:
         """The LSTMConfigParams fields this candidate sets."""

@@ -5,9 +5,8 @@ busy 2-core machine), the price-only LSTM and attentive LSTM and the LSTM on
 VADER sentiment can still be evaluated from `raw_tweets`, `vader_labels` and
 `price_features` of an evaluation storage (`make evaluate`'s data stage), with
 the same search, protocol, intervals and report as the `evaluation` asset. The
-report says no FinPulse (FinBERT) model was evaluated. Reads the stored
-per-partition Parquet files of the current storage layout directly (a
-measurement tool, not part of the graph).
+report says no FinPulse (FinBERT) model was evaluated. Reads each asset's
+whole Delta table directly (a measurement tool, not part of the graph).
 """
 
 from __future__ import annotations
@@ -25,11 +24,12 @@ from finpulse_assets.settings import PROJECT_ROOT
 
 
 def stored(storage: Path, asset: str) -> pd.DataFrame:
-    files = sorted((storage / "assets" / asset).glob("ticker=*/*.parquet"))
-    if not files:
+    from finpulse_assets.storage.ticker_day_table import TickerDayTable
+
+    frame = TickerDayTable(str(storage / "assets" / asset)).read_all()
+    if frame.empty:
         raise SystemExit(f"{storage / 'assets' / asset} holds no partitions: run the data stage first")
-    frames = [pd.read_parquet(f) for f in files]
-    return pd.concat([f for f in frames if len(f)], ignore_index=True)
+    return frame
 
 
 def main(argv=None) -> int:

@@ -19,6 +19,23 @@ from finpulse_assets.sentiment.daily import SENTIMENT_FEATURE_COLUMNS
 
 # What the forecaster reads: price features, then the daily sentiment features.
 MODEL_FEATURE_COLUMNS: list[str] = FEATURE_COLUMNS + SENTIMENT_FEATURE_COLUMNS
+# The daily sentiment inputs a forecaster may take (the evaluation's search chooses among them on dev).
+SENTIMENT_SETS: dict[str, list[str]] = {
+    "none": [],
+    "all": list(SENTIMENT_FEATURE_COLUMNS),
+    "mean_and_count": ["sentiment_mean", "tweet_count"],
+}
+
+
+def sentiment_set(name: str) -> list[str]:
+    if name not in SENTIMENT_SETS:
+        raise ValueError(f"unknown sentiment feature set {name!r}: expected one of {sorted(SENTIMENT_SETS)}")
+    return list(SENTIMENT_SETS[name])
+
+
+def model_feature_columns(sentiment: str) -> list[str]:
+    """Price features, then the daily sentiment features of set `sentiment` (a SENTIMENT_SETS key)."""
+    return list(FEATURE_COLUMNS) + sentiment_set(sentiment)
 TWEET_COUNT_COLUMN = "tweet_count"
 KEY_COLUMNS = ["ticker", "date"]
 PRICE_COLUMNS = ["close", "adj_close", "history_complete"]

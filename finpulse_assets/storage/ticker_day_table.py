@@ -95,6 +95,16 @@ class TickerDayTable:
         frame = frame.sort_values([TICKER, DAY], kind="stable").reset_index(drop=True)
         return _to_nanoseconds(frame.drop(columns=[DAY])), table.version()
 
+    def read_all(self) -> pd.DataFrame:
+        """Every stored row in (ticker, day) order without the `day` column (empty when there is no table)."""
+        table = self.open()
+        if table is None:
+            return pd.DataFrame()
+        columns = pa.schema(table.schema().to_arrow()).names
+        frame = table.to_pyarrow_dataset().to_table().to_pandas().reindex(columns=columns)
+        frame = frame.sort_values([TICKER, DAY], kind="stable").reset_index(drop=True)
+        return _to_nanoseconds(frame.drop(columns=[DAY]))
+
     def write_run(self, frames: Mapping[TickerDay, pd.DataFrame], run_id: str) -> int:
         """Replace exactly the partitions in `frames` (empty frames included) in one commit; returns its version."""
         table = self.open()
