@@ -14,6 +14,8 @@ export MLFLOW_DISABLE_TELEMETRY := true
 # the partitions per minute (docs/scale.md). The cost: a failed run's partitions show as missing, not failed
 # (the run itself shows failed). DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS=0 make ... restores the default.
 export DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS ?= 1
+# On Postgres a run's materializations of one asset are written as one INSERT per 1000 (SQLite has no batch write).
+export DAGSTER_EVENT_BATCH_SIZE ?= $(if $(FINPULSE_PG_URL),1000,0)
 # A run still STARTED after this long is marked FAILED by run monitoring (a killed worker never reports).
 RUN_MAX_SECONDS ?= 7200
 STORAGE := $(or $(FINPULSE_STORAGE_DIR),$(CURDIR)/storage)

@@ -21,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from finpulse_assets.evaluation.protocol import Protocol
+from finpulse_assets.instance_storage import pg_url, prepare_home
 from finpulse_assets.settings import PROJECT_ROOT, Settings
 
 GRAPH_JOBS = ["data_assets_job", "sentiment_model_job", "sentiment_features_job", "text_model_job",
@@ -52,12 +53,16 @@ def evaluation_settings(data_dir: Path, tickers: list[str], storage: Path, proto
                     end=protocol.test_end, storage_dir=str(storage))
 
 
+def evaluation_home(storage: Path) -> Path:
+    """The evaluation's own DAGSTER_HOME: SQLite by default, a separate one on Postgres when FINPULSE_PG_URL is set
+    (as `make` does with .dagster_home_postgres), so neither instance is ever switched over."""
+    return storage / ("dagster_home_postgres" if pg_url() else "dagster_home")
+
+
 def instance_for(home: Path):
     from dagster import DagsterInstance
 
-    home.mkdir(parents=True, exist_ok=True)
-    if not (home / "dagster.yaml").exists():
-        (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    print(prepare_home(home, pg_url()), flush=True)
     os.environ["DAGSTER_HOME"] = str(home)
     return DagsterInstance.get()
 
@@ -65,7 +70,7 @@ def instance_for(home: Path):
 def write_ui_env(storage: Path, settings: Settings) -> Path:
     """`storage/ui.env`: what `make ui EVALUATION=<dataset>` exports so the UI loads this evaluation's
     graph (sources, tickers, days, storage) against its Dagster instance."""
-    values = {"DAGSTER_HOME": storage / "dagster_home", "FINPULSE_STORAGE_DIR": storage,
+    values = {"DAGSTER_HOME": evaluation_home(storage), "FINPULSE_STORAGE_DIR": storage,
               "FINPULSE_TWEET_SOURCE": settings.tweet_source, "FINPULSE_PRICE_SOURCE": settings.price_source,
               "FINPULSE_TWEETS_DIR": settings.tweets_dir, "FINPULSE_PRICES_DIR": settings.prices_dir,
               "FINPULSE_TICKERS": ",".join(settings.tickers), "FINPULSE_START": settings.start,
@@ -100,7 +105,7 @@ def main(argv=None) -> int:
 
     started = time.perf_counter()
     stage_seconds = {}
-    with instance_for(storage / "dagster_home") as instance:
+    with instance_for(evaluation_home(storage)) as instance:
         stages = [j.strip() for j in args.stages.split(",") if j.strip()]
         unknown = sorted(set(stages) - set(GRAPH_JOBS))
         if unknown:
