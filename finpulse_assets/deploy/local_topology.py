@@ -209,8 +209,10 @@ class Topology:
               self._log("code_server"), self.pid)
 
     def wait_webserver(self, timeout: float = 180) -> None:
+        """The webserver answers and has loaded the code location from the code server."""
         _wait(lambda: _http_ok(f"{self.webserver_url}/server_info"), timeout, "webserver",
               self._log("webserver"), self.pid)
+        _wait(lambda: location_loaded(self.webserver_url), timeout, "webserver", self._log("webserver"), self.pid)
 
     def wait_daemon(self, timeout: float = 120) -> None:
         """The daemon's heartbeats reach the instance (what the UI's daemon page shows)."""
@@ -252,11 +254,27 @@ def graphql(webserver_url: str, query: str, variables: Mapping | None = None, ti
     body = json.dumps({"query": query, "variables": dict(variables or {})}).encode()
     request = urllib.request.Request(f"{webserver_url}/graphql", data=body,
                                      headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=timeout) as reply:
-        answer = json.loads(reply.read())
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as reply:
+            answer = json.loads(reply.read())
+    except urllib.error.HTTPError as error:
+        # The webserver answers a query it rejects with 400/500 and the reasons in the body.
+        raise TopologyError(f"GraphQL request failed ({error.code}): {error.read().decode(errors='replace')[:2000]}")
     if answer.get("errors"):
         raise TopologyError(f"GraphQL errors: {answer['errors']}")
     return answer["data"]
+
+
+def location_loaded(webserver_url: str) -> bool:
+    """True once every code location is loaded; TopologyError with the reason when one failed to load."""
+    query = """{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus
+        locationOrLoadError { __typename ... on PythonError { message } } } } } }"""
+    entries = graphql(webserver_url, query)["workspaceOrError"]["locationEntries"]
+    for entry in entries:
+        error = entry["locationOrLoadError"]
+        if error and error["__typename"] == "PythonError":
+            raise TopologyError(f"code location {entry['name']} failed to load: {error['message'][:1000]}")
+    return bool(entries) and all(e["loadStatus"] == "LOADED" for e in entries)
 
 
 def daemon_healthy(webserver_url: str) -> bool:
