@@ -7,6 +7,9 @@ storage folder. Point the sources at real files by setting, for example:
     FINPULSE_PRICE_SOURCE=yahoo_csv  FINPULSE_PRICES_DIR=../shared/data/stocknet-dev/prices
     FINPULSE_TICKERS=AAPL,AMZN,FB,GOOG,INTC,MSFT FINPULSE_START=2014-01-01 FINPULSE_END=2016-01-01
 
+New drops landing in object storage: `FINPULSE_TWEET_SOURCE=s3_landing FINPULSE_PRICE_SOURCE=s3_landing`
+with FINPULSE_S3_BUCKET set (see object_storage.py; new_data_sensor then watches the landing prefix).
+
 `FINPULSE_DATA=<dir>` is a shorthand for a folder laid out as `tweets/` + `prices/`.
 With the demo sources, `FINPULSE_TICKERS=87` means a synthetic universe of 87 tickers
 (`sources/universe.py`).

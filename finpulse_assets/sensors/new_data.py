@@ -8,10 +8,18 @@ run per ticker and contiguous range of missing days (at most `max_days_per_run`
 days each), never one run per partition. The runs cover every ticker x day
 asset whose model inputs exist, so a new trading day flows on to sentiment,
 predictions, drift and prediction errors.
+
+With an s3_landing source it also watches the landing prefix: every object that is new
+or overwritten (another ETag or LastModified) since the cursor asks for the ticker x
+days it holds to be (re)loaded, materialized or not; the cursor (key -> ETag@LastModified
+of every object seen) advances in the same SensorResult. A bad file fails the tick with
+an error naming its key and leaves the cursor where it was.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import date, timedelta
 
 import pandas as pd
@@ -19,7 +27,8 @@ from dagster import AddDynamicPartitionsRequest, AssetKey, DefaultSensorStatus, 
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from finpulse_assets.partitions import key_for, parse_key, ticker_partitions
-from finpulse_assets.sources.base import PriceSource
+from finpulse_assets.sources.base import PriceSource, TweetSource
+from finpulse_assets.sources.s3_landing import LandingObject, S3LandingPriceSource, S3LandingTweetSource
 
 NEW_DATA_SENSOR = "new_data_sensor"
 DATA_ASSETS = ["raw_tweets", "vader_labels", "raw_prices", "price_features"]
@@ -32,17 +41,75 @@ DOWNSTREAM = [(["finbert_sentiment", "sentiment_features"], ["finbert_onnx"]),
 def missing_ranges(source_days: list[date], materialized: set[date], first: date, max_days: int):
     """Contiguous (start, end) ranges of calendar days from `first` to the last source day that are not
     materialized (closed days included: they are partitions too), each at most `max_days` long."""
+    return day_ranges(missing_days(source_days, materialized, first), max_days)
+
+
+def missing_days(source_days: list[date], materialized: set[date], first: date) -> set[date]:
     if not source_days:
-        return []
+        return set()
     span = (max(source_days) - first).days + 1
-    missing = [first + timedelta(days=i) for i in range(span) if first + timedelta(days=i) not in materialized]
+    return {first + timedelta(days=i) for i in range(span) if first + timedelta(days=i) not in materialized}
+
+
+def day_span(days: set[date]) -> set[date]:
+    """Every calendar day from the first to the last of `days` (closed days are partitions too)."""
+    if not days:
+        return set()
+    lo, hi = min(days), max(days)
+    return {lo + timedelta(days=i) for i in range((hi - lo).days + 1)}
+
+
+def day_ranges(days: set[date], max_days: int) -> list[tuple[date, date]]:
+    """Contiguous (start, end) ranges of `days`, each at most `max_days` long."""
     ranges: list[list[date]] = []
-    for day in missing:
+    for day in sorted(days):
         if ranges and (day - ranges[-1][-1]).days == 1 and len(ranges[-1]) < max_days:
             ranges[-1].append(day)
         else:
             ranges.append([day])
     return [(r[0], r[-1]) for r in ranges]
+
+
+def object_version(obj: LandingObject) -> str:
+    return f"{obj.etag}@{obj.last_modified.isoformat()}"
+
+
+def changed_objects(cursor: str | None, objects: list[LandingObject]) -> tuple[list[LandingObject], str]:
+    """Objects new or overwritten since `cursor`, and the cursor that has seen all of `objects`."""
+    seen = json.loads(cursor) if cursor else {}
+    current = {o.key: object_version(o) for o in objects}
+    changed = [o for o in objects if seen.get(o.key) != current[o.key]]
+    return changed, json.dumps(current, sort_keys=True, separators=(",", ":"))
+
+
+def landing_days(context, price_source: PriceSource, tweet_source: TweetSource):
+    """({ticker: days to (re)load}, digest of the changed objects, new cursor), or None without a landing source."""
+    watched = [s for s in (price_source, tweet_source) if isinstance(s, (S3LandingPriceSource, S3LandingTweetSource))]
+    if not watched:
+        return None
+    objects = watched[0].landing.objects()
+    changed, cursor = changed_objects(context.cursor, objects)
+    changed_keys = {o.key for o in changed}
+    days: dict[str, set[date]] = {}
+
+    def add(found: dict[str, set[date]]):
+        for ticker, found_days in found.items():
+            days.setdefault(ticker, set()).update(found_days)
+
+    if isinstance(price_source, S3LandingPriceSource):
+        prices = price_source.landing.folder("prices")
+        for obj in changed:
+            if obj.key.startswith(prices):
+                add(price_source.days_in(obj))
+    if isinstance(tweet_source, S3LandingTweetSource):
+        for drop in tweet_source.drops().values():
+            if any(o.key in changed_keys for o in drop):
+                add(tweet_source.days_in(drop))
+    digest = hashlib.sha256("\n".join(f"{o.key}={object_version(o)}" for o in changed).encode()).hexdigest()[:12]
+    if changed:
+        context.log.info(f"{len(changed)} new or overwritten landing objects: "
+                         + ", ".join(o.key for o in changed[:10]))
+    return days, digest, cursor
 
 
 def runnable_assets(instance) -> list[AssetKey]:
@@ -58,8 +125,10 @@ def build_new_data_sensor(first_day: date, last_day: date, target_assets, max_da
 
     @sensor(name=NEW_DATA_SENSOR, target=target_assets, default_status=DefaultSensorStatus.RUNNING,
             minimum_interval_seconds=300)
-    def new_data_sensor(context, price_source: PriceSource):
+    def new_data_sensor(context, price_source: PriceSource, tweet_source: TweetSource):
         """Requests the ticker x day partitions of new source data (new days, new files, new tickers)."""
+        landing = landing_days(context, price_source, tweet_source)
+        changed, digest, cursor = landing if landing is not None else ({}, "", None)
         instance = context.instance
         known = set(instance.get_dynamic_partitions(ticker_partitions.name))
         done: dict[str, set[date]] = {}
@@ -69,21 +138,30 @@ def build_new_data_sensor(first_day: date, last_day: date, target_assets, max_da
         tickers = sorted(price_source.available_tickers())
         new_tickers = [t for t in tickers if t not in known]
         selection = runnable_assets(instance)
+        without_prices = sorted(set(changed) - set(tickers))
+        if without_prices:
+            context.log.warning(f"landing tweets for tickers without a price file, not requested until their "
+                                f"prices land: {without_prices}")
         requests = []
         for ticker in tickers:
-            days = price_source.available_days(ticker, first_day, last_day)
-            for start, end in missing_ranges(days, done.get(ticker, set()), first_day, max_days_per_run):
+            days = missing_days(price_source.available_days(ticker, first_day, last_day), done.get(ticker, set()),
+                                first_day)
+            landed = {d for d in day_span(changed.get(ticker, set())) if first_day <= d <= last_day}
+            # A re-landed range gets a run key of its own: Dagster would skip a key it has seen.
+            suffix = f":{digest}" if landed else ""
+            for start, end in day_ranges(days | landed, max_days_per_run):
                 requests.append(RunRequest(
-                    run_key=f"{NEW_DATA_SENSOR}:{ticker}:{start}:{end}", asset_selection=selection,
+                    run_key=f"{NEW_DATA_SENSOR}:{ticker}:{start}:{end}{suffix}", asset_selection=selection,
                     tags={ASSET_PARTITION_RANGE_START_TAG: key_for(ticker, start),
                           ASSET_PARTITION_RANGE_END_TAG: key_for(ticker, end), "finpulse/trigger": "new data"}))
         if not requests and not new_tickers:
-            return SensorResult(skip_reason=f"raw_prices holds every day the source has for {len(tickers)} tickers")
+            return SensorResult(skip_reason=f"raw_prices holds every day the source has for {len(tickers)} tickers",
+                                cursor=cursor)
         context.log.info(f"new tickers {new_tickers}; {len(requests)} runs: "
                          + ", ".join(f"{r.tags[ASSET_PARTITION_RANGE_START_TAG]}..{r.tags[ASSET_PARTITION_RANGE_END_TAG]}"
                                      for r in requests[:10]))
         dynamic = [AddDynamicPartitionsRequest(ticker_partitions.name, new_tickers)] if new_tickers else []
-        return SensorResult(run_requests=requests, dynamic_partitions_requests=dynamic)
+        return SensorResult(run_requests=requests, dynamic_partitions_requests=dynamic, cursor=cursor)
 
     return new_data_sensor
 

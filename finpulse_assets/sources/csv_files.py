@@ -19,8 +19,12 @@ from finpulse_assets.sources.base import SourceFileError
 T = TypeVar("T")
 
 
-def read_csv_file(path: Path, required: Sequence[str]) -> pd.DataFrame:
-    """Every column as the string found in the file; SourceFileError for file-level defects."""
+def read_csv_file(path, required: Sequence[str], name: str | None = None) -> pd.DataFrame:
+    """Every column as the string found in the file; SourceFileError for file-level defects.
+
+    `path`: a local path or an open binary file (an object-store body); `name`: what errors call it
+    (default: `path`)."""
+    where = name if name is not None else path
     try:
         frame = pd.read_csv(
             path,
@@ -32,21 +36,21 @@ def read_csv_file(path: Path, required: Sequence[str]) -> pd.DataFrame:
             encoding_errors="surrogateescape",
         )
     except FileNotFoundError:
-        raise SourceFileError(path, "file not found") from None
+        raise SourceFileError(where, "file not found") from None
     except pd.errors.EmptyDataError:
-        raise SourceFileError(path, "empty file", expected="a CSV with a header row") from None
+        raise SourceFileError(where, "empty file", expected="a CSV with a header row") from None
     except pd.errors.ParserError as exc:
-        raise SourceFileError(path, f"unreadable CSV ({str(exc).strip()})") from exc
+        raise SourceFileError(where, f"unreadable CSV ({str(exc).strip()})") from exc
     except OSError as exc:  # a directory in the file's place, no permission, ...
-        raise SourceFileError(path, f"cannot read file ({exc.strerror or exc})") from exc
+        raise SourceFileError(where, f"cannot read file ({exc.strerror or exc})") from exc
     if not isinstance(frame.index, pd.RangeIndex):
         # pandas silently turns the surplus leading fields into an index when the
         # first data row is longer than the header (an unquoted comma, say).
-        raise SourceFileError(path, "unreadable CSV (data rows have more fields than the header)",
+        raise SourceFileError(where, "unreadable CSV (data rows have more fields than the header)",
                               expected=f"{len(frame.columns)} fields a row")
     for column in required:
         if column not in frame.columns:
-            raise SourceFileError(path, "missing required column", column=column,
+            raise SourceFileError(where, "missing required column", column=column,
                                   expected="columns " + ", ".join(required))
     return frame
 
@@ -59,7 +63,9 @@ class FileCache:
         self._values: OrderedDict[tuple, object] = OrderedDict()
 
     def get(self, paths: Sequence[Path], build: Callable[[], T]) -> T:
-        key = tuple(_file_key(p) for p in paths)
+        return self._get(tuple(_file_key(p) for p in paths), build)
+
+    def _get(self, key: tuple, build: Callable[[], T]) -> T:
         if key in self._values:
             self._values.move_to_end(key)
             return self._values[key]  # type: ignore[return-value]
@@ -72,6 +78,11 @@ class FileCache:
         while len(self._values) > self.maxsize:
             self._values.popitem(last=False)
         return value
+
+    def get_versioned(self, key: tuple, build: Callable[[], T]) -> T:
+        """Like `get` for files that are not local: `key` is ((name, version), ...), e.g. an object's key
+        and ETag, so an overwritten object is read again."""
+        return self._get(tuple(key), build)
 
     def clear(self) -> None:
         self._values.clear()

@@ -34,20 +34,7 @@ class KaggleCsvTweetSource(TweetSource):
         rows whose post_date is not a usable time (not a number, not finite, out of range), which
         belong to no window and are left to cleaning to count. Rows come in file order, with
         REPEAT_COLUMN set on a row whose tweet_id appeared earlier in Tweet.csv."""
-        by_ticker = self._by_ticker()
-        lo, hi = _utc_seconds(start), _utc_seconds(end)
-        parts = []
-        for ticker in dict.fromkeys(tickers):
-            if ticker not in by_ticker:
-                continue
-            frame, seconds = by_ticker[ticker]
-            n_numeric = int(np.count_nonzero(~np.isnan(seconds)))  # NaN sort last
-            first, stop = np.searchsorted(seconds[:n_numeric], [lo, hi], side="left")
-            part = frame.iloc[np.r_[first:stop, n_numeric:len(frame)]]
-            parts.append(part.sort_values(_FILE_ROW, kind="stable").drop(columns=_FILE_ROW))
-        if not parts:
-            return pd.DataFrame({c: pd.Series(dtype=object) for c in [*RAW_TWEET_COLUMNS, REPEAT_COLUMN]})
-        return pd.concat(parts, ignore_index=True)
+        return select_tweets(self._by_ticker(), tickers, start, end)
 
     def available_tickers(self) -> list[str]:
         return sorted(self._by_ticker())
@@ -61,14 +48,14 @@ class KaggleCsvTweetSource(TweetSource):
             raise SourceFileError(directory, "tweet directory not found",
                                   expected=f"a directory holding {TWEET_FILE} and {COMPANY_FILE}")
         tweet_path, company_path = directory / TWEET_FILE, directory / COMPANY_FILE
-        return _CACHE.get([tweet_path, company_path], lambda: _split_by_ticker(
+        return _CACHE.get([tweet_path, company_path], lambda: split_by_ticker(
             read_csv_file(tweet_path, TWEET_FILE_COLUMNS), read_csv_file(company_path, COMPANY_FILE_COLUMNS)))
 
 
 _FILE_ROW = "_file_row"
 
 
-def _split_by_ticker(tweets: pd.DataFrame, company: pd.DataFrame) -> dict[str, tuple[pd.DataFrame, np.ndarray]]:
+def split_by_ticker(tweets: pd.DataFrame, company: pd.DataFrame) -> dict[str, tuple[pd.DataFrame, np.ndarray]]:
     """Per ticker: its (tweet, ticker) rows sorted by usable post_date (no usable time last), and those seconds."""
     company = company[COMPANY_FILE_COLUMNS].rename(columns={"ticker_symbol": "ticker"})
     tweets = tweets[TWEET_FILE_COLUMNS].assign(**{
@@ -85,6 +72,24 @@ def _split_by_ticker(tweets: pd.DataFrame, company: pd.DataFrame) -> dict[str, t
         out[str(ticker)] = (rows[[*RAW_TWEET_COLUMNS, REPEAT_COLUMN, _FILE_ROW]].reset_index(drop=True),
                             rows["_seconds"].to_numpy())
     return out
+
+
+def select_tweets(by_ticker: dict[str, tuple[pd.DataFrame, np.ndarray]], tickers: Sequence[str],
+                  start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """From `split_by_ticker`'s result: the rows `load_tweets` returns (see KaggleCsvTweetSource)."""
+    lo, hi = _utc_seconds(start), _utc_seconds(end)
+    parts = []
+    for ticker in dict.fromkeys(tickers):
+        if ticker not in by_ticker:
+            continue
+        frame, seconds = by_ticker[ticker]
+        n_numeric = int(np.count_nonzero(~np.isnan(seconds)))  # NaN sort last
+        first, stop = np.searchsorted(seconds[:n_numeric], [lo, hi], side="left")
+        part = frame.iloc[np.r_[first:stop, n_numeric:len(frame)]]
+        parts.append(part.sort_values(_FILE_ROW, kind="stable").drop(columns=_FILE_ROW))
+    if not parts:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in [*RAW_TWEET_COLUMNS, REPEAT_COLUMN]})
+    return pd.concat(parts, ignore_index=True)
 
 
 def _utc_seconds(ts) -> float:

@@ -36,12 +36,8 @@ class YahooCsvPriceSource(PriceSource):
             if path is None:
                 raise SourceFileError(Path(self.directory) / f"{ticker}.csv",
                                       f"no price file for ticker {ticker!r}")
-            frame, days = _CACHE.get([path], lambda path=path: _read_prices(path))
-            keep = days.isna() | ((days >= lo) & (days <= hi))
-            parts.append(frame[keep.to_numpy()].assign(ticker=ticker)[RAW_PRICE_COLUMNS])
-        if not parts:
-            return pd.DataFrame({c: pd.Series(dtype=object) for c in RAW_PRICE_COLUMNS})
-        return pd.concat(parts, ignore_index=True)
+            parts.append(prices_between(*_CACHE.get([path], lambda path=path: read_price_file(path)), ticker, lo, hi))
+        return concat_prices(parts)
 
     def available_tickers(self) -> list[str]:
         return sorted(self._files())
@@ -59,11 +55,24 @@ class YahooCsvPriceSource(PriceSource):
         return {p.stem.upper(): p for p in directory.iterdir() if p.suffix.lower() == ".csv" and p.is_file()}
 
 
-def _read_prices(path: Path) -> tuple[pd.DataFrame, pd.Series]:
-    """The file's rows under raw column names, and each row's day (NaT where Date does not parse)."""
-    frame = read_csv_file(path, list(YAHOO_COLUMNS)).rename(columns=YAHOO_COLUMNS)[list(YAHOO_COLUMNS.values())]
+def read_price_file(path, name: str | None = None) -> tuple[pd.DataFrame, pd.Series]:
+    """The file's rows under raw column names, and each row's day (NaT where Date does not parse).
+    `path`: a local path or an open binary file; `name`: what errors call it."""
+    frame = read_csv_file(path, list(YAHOO_COLUMNS), name).rename(columns=YAHOO_COLUMNS)[list(YAHOO_COLUMNS.values())]
     # The exchange-local day as written: a history saved with its tz ("...00:00:00-04:00") changes
     # offset at DST, and mixed offsets would not parse into one datetime column.
     local = frame["date"].str.replace(_UTC_OFFSET, r"\1", regex=True)
     days = pd.to_datetime(local, errors="coerce", format="mixed")
     return frame, days.dt.normalize()
+
+
+def prices_between(frame: pd.DataFrame, days: pd.Series, ticker: str, lo: pd.Timestamp, hi: pd.Timestamp):
+    """A file's rows (from read_price_file) with lo <= day <= hi, plus those whose Date does not parse."""
+    keep = days.isna() | ((days >= lo) & (days <= hi))
+    return frame[keep.to_numpy()].assign(ticker=ticker)[RAW_PRICE_COLUMNS]
+
+
+def concat_prices(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    if not parts:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in RAW_PRICE_COLUMNS})
+    return pd.concat(parts, ignore_index=True)
