@@ -31,6 +31,7 @@ from finpulse_assets.mlflow_tracking import MlflowTracking
 from finpulse_assets.model_store import ModelStore
 from finpulse_assets.monitoring.report_store import ReportStore
 from finpulse_assets.monitoring.settings import MonitoringSettings
+from finpulse_assets.object_storage import ObjectStorage
 from finpulse_assets.partitions import ticker_day_partitions
 from finpulse_assets.resources import price_source, tweet_source
 from finpulse_assets.sensors.drift_retrain import build_drift_retrain_sensor
@@ -77,10 +78,14 @@ def build_definitions(settings: Settings | None = None, resources: Mapping[str, 
     (prediction_errors,) = build_prediction_error_assets(partitions_def)
     data_assets = [raw_tweets, vader_labels, raw_prices, price_features]
     storage = Path(settings.storage_dir)
+    # FINPULSE_S3_BUCKET set: the ticker x day tables on S3; models, reports and bentos published there.
+    objects = ObjectStorage.from_env()
     default_resources = {
         "tweet_source": tweet_source(settings),
         "price_source": price_source(settings),
-        "io_manager": PartitionedDeltaIOManager(base_dir=str(storage / "assets")),
+        "io_manager": PartitionedDeltaIOManager(
+            base_dir=objects.uri("assets") if objects else str(storage / "assets"),
+            storage_options=objects.storage_options() if objects else {}, local_dir=str(storage / "assets")),
         "mlflow": MlflowTracking(storage_dir=str(storage), tracking_uri=configured_mlflow_uri()),
         "model_store": ModelStore(base_dir=str(storage / "models")),
         "reports": ReportStore(base_dir=str(storage / "reports"), base_url=monitoring.reports_url),

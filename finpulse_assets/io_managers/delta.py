@@ -10,7 +10,8 @@ order; partitions never written (allowed by the partition mapping) have no rows.
 `base_dir` may be a local folder or an object-store URI (`s3://bucket/prefix`,
 with `storage_options` such as `AWS_ENDPOINT_URL` for S3-compatible stores)
 for the ticker x day tables; unpartitioned assets (a model card as JSON, a
-training set as Parquet) stay single local files, written atomically.
+training set as Parquet) stay single local files, written atomically, under
+`local_dir` (default: `base_dir`, which must then be local).
 """
 
 from __future__ import annotations
@@ -38,6 +39,15 @@ class OldLayoutError(RuntimeError):
 class PartitionedDeltaIOManager(ConfigurableIOManager):
     base_dir: str
     storage_options: dict[str, str] = {}
+    local_dir: str = ""
+
+    def _file_dir(self, name: str) -> Path:
+        """Where unpartitioned assets are kept: always a local folder."""
+        folder = self.local_dir or self.base_dir
+        if "://" in folder:
+            raise ValueError(f"{name} is unpartitioned and kept as a local file, but base_dir is {self.base_dir}: "
+                             f"set local_dir to a local folder")
+        return Path(folder)
 
     def _asset_uri(self, context: InputContext | OutputContext) -> str:
         uri = "/".join([self.base_dir.rstrip("/"), *context.asset_key.path])
@@ -54,7 +64,7 @@ class PartitionedDeltaIOManager(ConfigurableIOManager):
 
     def handle_output(self, context: OutputContext, obj) -> None:
         if not context.has_asset_partitions:
-            path = Path(self.base_dir).joinpath(*context.asset_key.path)
+            path = self._file_dir(context.asset_key.to_user_string()).joinpath(*context.asset_key.path)
             target = path.with_suffix(".parquet" if isinstance(obj, pd.DataFrame) else ".json")
             _write_file_atomically(target, obj)
             return
@@ -85,7 +95,7 @@ class PartitionedDeltaIOManager(ConfigurableIOManager):
                 record_read(step.run_id, step.step.key, Read(context.asset_key.to_user_string(), table, version,
                                                                     frozenset(p.ticker for p in parts)))
             return frame
-        path = Path(self.base_dir).joinpath(*context.asset_key.path)
+        path = self._file_dir(context.asset_key.to_user_string()).joinpath(*context.asset_key.path)
         parquet, js = path.with_suffix(".parquet"), path.with_suffix(".json")
         if parquet.exists():
             return pd.read_parquet(parquet)
