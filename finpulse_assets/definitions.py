@@ -14,6 +14,7 @@ warnings.filterwarnings("ignore", category=BetaWarning)
 warnings.filterwarnings("ignore", category=PreviewWarning)
 
 from finpulse_assets.assets.bento import PACKAGING_JOB, build_bento_assets
+from finpulse_assets.bento_export import BentoExport
 from finpulse_assets.assets.drift import build_drift_assets
 from finpulse_assets.assets.embeddings import build_embedding_assets
 from finpulse_assets.assets.evaluation import build_evaluation_assets
@@ -87,8 +88,10 @@ def build_definitions(settings: Settings | None = None, resources: Mapping[str, 
             base_dir=objects.uri("assets") if objects else str(storage / "assets"),
             storage_options=objects.storage_options() if objects else {}, local_dir=str(storage / "assets")),
         "mlflow": MlflowTracking(storage_dir=str(storage), tracking_uri=configured_mlflow_uri()),
-        "model_store": ModelStore(base_dir=str(storage / "models")),
-        "reports": ReportStore(base_dir=str(storage / "reports"), base_url=monitoring.reports_url),
+        "model_store": ModelStore(base_dir=str(storage / "models"), remote=objects.folder("models") if objects else None),
+        "reports": ReportStore(base_dir=str(storage / "reports"), base_url=monitoring.reports_url,
+                               remote=objects.folder("reports") if objects else None),
+        "bento_export": BentoExport(remote=objects.folder("bentos") if objects else None),
     }
     sentiment_model_job = define_asset_job(SENTIMENT_MODEL_JOB, selection=[finbert_model, finbert_onnx])
     forecast_model_job = define_asset_job(FORECAST_MODEL_JOB, selection=[training_set, lstm_model, lstm_onnx])

@@ -6,6 +6,10 @@ so materializing again with the same data and config rewrites the same
 directory instead of piling up copies, and anything else gets a new directory
 (earlier versions stay readable for predictions made with them).
 
+With object storage configured (`remote`), each completed version is also published to
+`s3://<bucket>/<prefix>/models/<model>/<version>/` after its local staged write, and a version
+missing locally (another machine trained it) is fetched from there before it is loaded.
+
 Directories are written under a temporary name and renamed into place only
 when complete, so a failed training run never leaves a half-written model
 where a reader would find it; the temporary directories a killed run leaves
@@ -20,18 +24,44 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Optional
 
 import pandas as pd
 from dagster import ConfigurableResource
 
+from finpulse_assets.s3_folder import S3Folder
 from finpulse_assets.stale_files import is_stale, sweep_stale, temporary_path
 
 
 class ModelStore(ConfigurableResource):
     base_dir: str
+    remote: Optional[S3Folder] = None  # noqa: UP045 (Dagster resolves nested resources from Optional[...])
 
     def model_dir(self, model: str, version: str) -> Path:
         return Path(self.base_dir).resolve() / model / version
+
+    def publish(self, model_dir: str | Path) -> str | None:
+        """A completed version directory to object storage (None without one); call after its staged write."""
+        if self.remote is None:
+            return None
+        return self.remote.publish_dir(model_dir, self._relative(model_dir))
+
+    def ensure_local(self, model_dir: str | Path) -> Path:
+        """`model_dir`, fetched from object storage first when it is missing here."""
+        model_dir = Path(model_dir)
+        if model_dir.is_dir():
+            return model_dir
+        if self.remote is None:
+            raise FileNotFoundError(f"{model_dir} does not exist and no object storage is configured to fetch it "
+                                    f"from (FINPULSE_S3_BUCKET)")
+        return self.remote.fetch_dir(self._relative(model_dir), model_dir)
+
+    def _relative(self, model_dir: str | Path) -> str:
+        base = Path(self.base_dir).resolve()
+        try:
+            return Path(model_dir).resolve().relative_to(base).as_posix()
+        except ValueError:
+            raise ValueError(f"{model_dir} is not a version directory under the model store {base}") from None
 
     @contextmanager
     def staged(self, final: str | Path) -> Iterator[Path]:

@@ -62,6 +62,12 @@ class ObjectStorage:
         secrets = {name.lower(): EnvVar(name) for name in _SECRETS if os.environ.get(name)}
         return S3Resource(region_name=self.region, endpoint_url=self.endpoint_url, **secrets)
 
+    def folder(self, name: str):
+        """The S3Folder `<prefix>/<name>` (models, reports, bentos) that local stores publish to."""
+        from finpulse_assets.s3_folder import S3Folder
+
+        return S3Folder(s3=self.s3_resource(), bucket=self.bucket, prefix=self.key(name))
+
     def storage_options(self) -> dict[str, str]:
         """Options for deltalake (delta-rs object_store). No secrets: delta-rs reads AWS_* from the environment."""
         options = {"AWS_REGION": self.region,

@@ -7,7 +7,6 @@ pointing at it (so ObjectStorage.from_env() and delta-rs find it).
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys

@@ -19,8 +19,10 @@ from pathlib import Path
 import pytest
 from dagster import Failure, build_asset_context
 
+from finpulse_assets.bento_export import BentoExport
 from finpulse_assets.bento_packaging import ModelRefused, check_servable, serving_requirements
 from finpulse_assets.settings import PROJECT_ROOT
+from finpulse_assets_tests.s3_server import create_bucket, s3_endpoint  # noqa: F401 (fixture)
 from finpulse_assets_tests.serving_support import (
     TICKERS,
     WINDOW,
@@ -63,7 +65,8 @@ def built(tmp_path_factory):
     (asset,) = build_bento_assets(TICKERS, str(root))
     with pytest.MonkeyPatch.context() as env, bentoml_home(root / "bentoml") as home:
         env.delenv("FINPULSE_CONTAINERIZE", raising=False)
-        outputs = list(asset(build_asset_context(), lstm_onnx=lstm_onnx, finbert_onnx=finbert_onnx))
+        outputs = list(asset(build_asset_context(), lstm_onnx=lstm_onnx, finbert_onnx=finbert_onnx,
+                             bento_export=BentoExport()))
         yield {"home": home, "output": outputs[0], "asset": asset, "lstm_onnx": lstm_onnx,
                "finbert_onnx": finbert_onnx}
 
@@ -100,6 +103,27 @@ def test_bento_asset_reports_tag_size_versions_and_how_to_build_its_image(built)
                    for p in shipped)
 
 
+def test_the_built_bento_is_exported_to_s3_as_a_bento_archive(built, s3_endpoint, monkeypatch, tmp_path):
+    import tarfile
+
+    from dagster import build_resources
+
+    from finpulse_assets.object_storage import ObjectStorage
+
+    create_bucket(s3_endpoint, "finpulse-bentos")
+    for name, value in s3_endpoint.env("finpulse-bentos").items():
+        monkeypatch.setenv(name, value)
+    tag = built["output"].value["bento_tag"]
+    with build_resources({"export": BentoExport(remote=ObjectStorage.from_env().folder("bentos"))}) as resources:
+        uri = resources.export.export(tag)
+    assert uri == f"s3://finpulse-bentos/finpulse/bentos/{tag}.bento"
+    archive = tmp_path / "exported.bento"
+    s3_endpoint.client().download_file("finpulse-bentos", f"finpulse/bentos/{tag}.bento", str(archive))
+    with tarfile.open(archive) as bento:
+        names = bento.getnames()
+    assert "./bento.yaml" in names and any(n.endswith("/service.py") for n in names)
+
+
 @pytest.mark.parametrize("which, change, words", [
     ("lstm_onnx", {"registry": {"status": "candidate", "reason": "does not beat the random walk"}}, "not the champion"),
     ("finbert_onnx", {"parity": {"passed": False}}, "parity check failed"),
@@ -108,7 +132,7 @@ def test_bento_asset_refuses_candidates_and_failed_parity(built, which, change, 
     inputs = {"lstm_onnx": built["lstm_onnx"], "finbert_onnx": built["finbert_onnx"]}
     inputs[which] = inputs[which] | change
     with pytest.raises(Failure, match=words):
-        list(built["asset"](build_asset_context(), **inputs))
+        list(built["asset"](build_asset_context(), **inputs, bento_export=BentoExport()))
     with pytest.raises(ModelRefused, match=words):
         check_servable(which, inputs[which])
 

@@ -143,6 +143,12 @@ def test_sensor_cursor_sees_new_and_overwritten_keys_exactly_once(landing, tmp_p
         assert landed(third) == [span("BBB", 1, 12)]
         assert third.run_requests[0].run_key != first.run_requests[1].run_key
 
+        # A key that is no price file or tweet drop asks for nothing (with a warning) and is seen once.
+        put(landing, "README.txt", "how to drop files")
+        fourth = tick(defs, instance, NEW_DATA_SENSOR, cursor=third.cursor)
+        assert landed(fourth) == [] and f"{LANDING}/README.txt" in fourth.cursor
+        assert tick(defs, instance, NEW_DATA_SENSOR, cursor=fourth.cursor).cursor == fourth.cursor
+
 
 def test_a_bad_landing_file_names_its_key_and_stores_nothing(landing, tmp_path):
     put(landing, "prices/AAA.csv", price_csv("2024-01-01", "2024-01-12").replace("Adj Close", "Adjusted"))

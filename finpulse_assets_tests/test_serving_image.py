@@ -15,6 +15,7 @@ import urllib.error
 import pytest
 from dagster import build_asset_context
 
+from finpulse_assets.bento_export import BentoExport
 from finpulse_assets.images import BUILDAH_ENV, CONTAINERIZE_ENV, base_image
 from finpulse_assets.settings import PROJECT_ROOT
 from finpulse_assets_tests.serving_support import (
@@ -52,7 +53,8 @@ def serving_image(tmp_path_factory):
     (asset,) = build_bento_assets(TICKERS, str(root))
     with pytest.MonkeyPatch.context() as env, bentoml_home(root / "bentoml"):
         env.setenv(CONTAINERIZE_ENV, "buildah")
-        output = list(asset(build_asset_context(), lstm_onnx=lstm_onnx, finbert_onnx=finbert_onnx))[0]
+        output = list(asset(build_asset_context(), lstm_onnx=lstm_onnx, finbert_onnx=finbert_onnx,
+                            bento_export=BentoExport()))[0]
         try:
             yield output
         finally:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from dagster import AssetExecutionContext, AssetIn, Failure, MetadataValue, Output, asset
 
+from finpulse_assets.bento_export import BentoExport
+
 PACKAGING_JOB = "packaging_job"
 
 
@@ -19,7 +21,7 @@ def build_bento_assets(tickers: Sequence[str], storage_dir: str):
         group_name="serving",
         kinds={"bentoml", "onnx"},
     )
-    def bento(context: AssetExecutionContext, lstm_onnx: dict, finbert_onnx: dict):
+    def bento(context: AssetExecutionContext, lstm_onnx: dict, finbert_onnx: dict, bento_export: BentoExport):
         """The `finpulse` bento: BentoML service (POST /predict, POST /sentiment) with the champion models.
 
         Saves the forecaster and the int8 sentiment model into the BentoML model store
@@ -29,7 +31,8 @@ def build_bento_assets(tickers: Sequence[str], storage_dir: str):
         that are not the registry champion. Builds the serving image (`bentoml containerize`
         FROM the local base image) when FINPULSE_CONTAINERIZE names a builder (buildah,
         docker) and records its id and size; otherwise records the command that would build
-        it. `make serve` serves the latest bento on 127.0.0.1:3030.
+        it. With object storage configured, exports the bento to s3://<bucket>/<prefix>/bentos/<tag>.bento.
+        `make serve` serves the latest bento on 127.0.0.1:3030.
         """
         from finpulse_assets.images import ImageBuildFailed, containerize
         from finpulse_assets.bento_packaging import (
@@ -55,9 +58,10 @@ def build_bento_assets(tickers: Sequence[str], storage_dir: str):
         except ImageBuildFailed as failed:
             raise Failure(str(failed)) from failed
         (context.log.info if container["status"] == "built" else context.log.warning)(container["message"])
+        exported = bento_export.export(tag)
         seconds = time.perf_counter() - started
         value = {"bento_tag": tag, "bento_path": str(built.path), "model_tags": model_tags,
-                 "model_versions": versions, "containerize": container}
+                 "model_versions": versions, "containerize": container, "bento_uri": exported}
         yield Output(value, metadata={
             "bento_tag": tag,
             "bento_mib": MetadataValue.float(bento_mib(built)),
@@ -66,6 +70,7 @@ def build_bento_assets(tickers: Sequence[str], storage_dir: str):
             "model_versions": MetadataValue.json(versions),
             "bentoml_models": MetadataValue.json(model_tags),
             "containerize": container["message"],
+            **({"bento_uri": MetadataValue.url(exported)} if exported else {}),
             **({"image": container["image"], "image_id": container["image_id"],
                 "image_mib": MetadataValue.float(container["image_mib"])} if container["status"] == "built" else {}),
             "build_seconds": MetadataValue.float(round(seconds, 2)),

@@ -120,6 +120,7 @@ def build_embedding_assets(partitions_def):
             with staged_dir(onnx_dir) as out:
                 metadata = export_encoder(encoder, tokenizer, out, config.max_length)
             export_seconds = time.perf_counter() - started
+            model_store.publish(onnx_dir)
             texts = raw_tweets["text"].astype(str).drop_duplicates() if len(raw_tweets) else pd.Series(dtype=str)
             sample = texts.sample(min(config.parity_tweets, len(texts)), random_state=config.seed).tolist()
             result = parity(encoder, tokenizer, onnx_dir, sample)

@@ -211,6 +211,7 @@ def build_finbert_assets():
                 (out / "metrics.json").write_text(json.dumps(summary | {"majority_baseline": baseline},
                                                              indent=2, default=str))
             seconds = time.perf_counter() - started
+            model_store.publish(final_dir)
             run.log_metrics({"val_accuracy": metrics["accuracy"], "val_macro_f1": metrics["macro_f1"],
                              "majority_val_accuracy": baseline["accuracy"],
                              "majority_val_macro_f1": baseline["macro_f1"],
@@ -296,6 +297,7 @@ def build_finbert_assets():
             exported = export_onnx(model, tokenizer, out, max_length=finbert_model["max_length"],
                                    fp32_layers=config.fp32_layers)
         export_seconds = time.perf_counter() - started
+        model_store.publish(onnx_dir)
         hashes = file_hashes(onnx_dir)
 
         started = time.perf_counter()

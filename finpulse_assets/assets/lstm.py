@@ -107,6 +107,7 @@ def build_lstm_assets():
             save_lstm_run(run_result, out, title=f"{version}: test split, next-day close",
                                   extra={"version": version, "pooling": run_result.pooling})
         plot = (final_dir / PLOT_FILE).read_bytes()
+        model_store.publish(final_dir)
         hashes = file_hashes(final_dir)
 
         with mlflow.start_run("lstm_model", tags=mlflow_tags(context, model_version=version)) as run:
@@ -195,6 +196,7 @@ def build_lstm_assets():
             shutil.copytree(lstm_model["model_dir"], out, dirs_exist_ok=True)
             reports = export_onnx_run(out)
         seconds = time.perf_counter() - started
+        model_store.publish(model_dir)
         hashes = file_hashes(model_dir)
         passed = all(r["passed"] for r in reports.values())
         worst = max(reports.values(), key=lambda r: r["parity_max_abs_diff"] / r["tolerance"])

@@ -12,6 +12,7 @@ from dagster import (
 from finpulse_assets.assets.partitioned import emit, run_partitions, schema_check_spec, split_by_partition
 from finpulse_assets.features.training_set import join_features
 # forecast_frame lives in a dagster-free module: the BentoML service serves with the same code.
+from finpulse_assets.model_store import ModelStore
 from finpulse_assets.models.integrity import ModelIntegrityError
 from finpulse_assets.models.lstm.forecast import forecast_frame, verify_export
 from finpulse_assets.partitions import TICKER_DAY_BACKFILL_POLICY, day_window_mapping
@@ -37,7 +38,7 @@ def build_prediction_assets(partitions_def):
         kinds={"onnx", "pandas", "parquet"},
     )
     def predictions(context: AssetExecutionContext, price_features: pd.DataFrame,
-                    sentiment_features: pd.DataFrame, lstm_onnx: dict):
+                    sentiment_features: pd.DataFrame, lstm_onnx: dict, model_store: ModelStore):
         """Next-day forecast for each trading day t from the kept ONNX variant of lstm_model (onnxruntime, no torch).
 
         Reads features of t and the trading days before it only (60 calendar days
@@ -49,6 +50,7 @@ def build_prediction_assets(partitions_def):
         if not lstm_onnx["parity"]["passed"]:
             raise Failure(f"lstm_onnx {lstm_onnx['version']} failed its ONNX parity check "
                           f"(max abs diff {lstm_onnx['parity']['max_abs_diff']:.2e}); refusing to serve it")
+        model_store.ensure_local(lstm_onnx["model_dir"])  # trained elsewhere: fetched from object storage
         try:
             verify_export(lstm_onnx)
         except ModelIntegrityError as exc:

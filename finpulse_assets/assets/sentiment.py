@@ -9,6 +9,7 @@ from pydantic import Field
 
 from finpulse_assets.assets.partitioned import emit, run_partitions, schema_check_spec, split_by_partition
 from finpulse_assets.market_calendar import is_trading_day
+from finpulse_assets.model_store import ModelStore
 from finpulse_assets.partitions import TICKER_DAY_BACKFILL_POLICY
 from finpulse_assets.schemas import FinbertSentiment, SentimentFeatures
 from finpulse_assets.sentiment import daily
@@ -69,7 +70,7 @@ def build_sentiment_assets(partitions_def):
         kinds={"onnx", "pandas", "parquet"},
     )
     def finbert_sentiment(context: AssetExecutionContext, config: SentimentScoringConfig, raw_tweets: pd.DataFrame,
-                          finbert_onnx: dict):
+                          finbert_onnx: dict, model_store: ModelStore):
         """Positive/negative/neutral probabilities and the label of every tweet of the day, from the int8 ONNX
         FinBERT (fast tokenizer, length-sorted batches padded to their own longest tweet, no torch).
 
@@ -81,6 +82,7 @@ def build_sentiment_assets(partitions_def):
         from finpulse_assets.models.finbert.scoring import METADATA_FILE, TOKENIZER_FILE
         from finpulse_assets.models.integrity import ModelIntegrityError, verify_files
 
+        model_store.ensure_local(finbert_onnx["onnx_dir"])  # exported elsewhere: fetched from object storage
         try:
             verify_files(finbert_onnx["onnx_dir"], finbert_onnx.get("sha256"),
                          [finbert_onnx["int8_file"], TOKENIZER_FILE, METADATA_FILE],

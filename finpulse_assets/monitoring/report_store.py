@@ -4,6 +4,10 @@ Each report links Evidently's 3.5 MB JavaScript bundle from one shared file
 next to the reports instead of embedding it, so a report is ~1 MB, not ~5 MB.
 `make ui` serves `base_dir` over HTTP at `base_url` (the Dagster UI cannot
 open file:// links), so the `report` link in the asset metadata opens it.
+
+With object storage configured (`remote`), each report (HTML + snapshot JSON, and the shared
+bundle once) is published to `s3://<bucket>/<prefix>/reports/` after its local atomic write;
+`ensure_local` fetches a report missing here.
 """
 
 from __future__ import annotations
@@ -11,12 +15,14 @@ from __future__ import annotations
 import os
 from datetime import date
 from pathlib import Path
+from typing import Optional
 
 from dagster import ConfigurableResource
 
 import evidently
 from evidently.legacy.utils.dashboard import STATIC_PATH
 
+from finpulse_assets.s3_folder import S3Folder
 from finpulse_assets.stale_files import sweep_stale, temporary_path
 
 LIBRARY_FILE = f"evidently-{evidently.__version__}.js"
@@ -25,6 +31,7 @@ LIBRARY_FILE = f"evidently-{evidently.__version__}.js"
 class ReportStore(ConfigurableResource):
     base_dir: str
     base_url: str = "http://127.0.0.1:3001"
+    remote: Optional[S3Folder] = None  # noqa: UP045 (Dagster resolves nested resources from Optional[...])
 
     def drift_report_path(self, ticker: str, day: date) -> Path:
         return Path(self.base_dir) / "drift_report" / f"ticker={ticker}" / f"{day.isoformat()}.html"
@@ -46,7 +53,35 @@ class ReportStore(ConfigurableResource):
             page = page.replace(embedded, f'<script src="{relative}"></script>')
         _write_atomically(snapshot_json_path(path), snapshot.dumps())
         _write_atomically(path, page)
+        self.publish(path)
         return path
+
+    def publish(self, html_path: Path) -> None:
+        """The report's snapshot JSON, then its HTML (and the shared bundle if absent) to object storage."""
+        if self.remote is None:
+            return
+        if not self.remote.exists(LIBRARY_FILE):
+            self.remote.upload_file(Path(self.base_dir) / LIBRARY_FILE, LIBRARY_FILE)
+        for local in (snapshot_json_path(html_path), Path(html_path)):
+            self.remote.upload_file(local, self._relative(local))
+
+    def ensure_local(self, html_path: Path) -> Path:
+        """The report at `html_path` (and its snapshot and the bundle), fetched first when missing here."""
+        html_path = Path(html_path)
+        if html_path.exists() and snapshot_json_path(html_path).exists():
+            return html_path
+        if self.remote is None:
+            raise FileNotFoundError(f"{html_path} does not exist and no object storage is configured to fetch it "
+                                    f"from (FINPULSE_S3_BUCKET)")
+        shared = Path(self.base_dir) / LIBRARY_FILE
+        if not shared.exists():
+            self.remote.download_file(LIBRARY_FILE, shared)
+        for local in (snapshot_json_path(html_path), html_path):
+            self.remote.download_file(self._relative(local), local)
+        return html_path
+
+    def _relative(self, path: Path) -> str:
+        return Path(path).relative_to(self.base_dir).as_posix()
 
 
 def snapshot_json_path(html_path: str | Path) -> Path:

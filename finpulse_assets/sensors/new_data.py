@@ -28,7 +28,12 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 
 from finpulse_assets.partitions import key_for, parse_key, ticker_partitions
 from finpulse_assets.sources.base import PriceSource, TweetSource
-from finpulse_assets.sources.s3_landing import LandingObject, S3LandingPriceSource, S3LandingTweetSource
+from finpulse_assets.sources.s3_landing import (
+    LandingObject,
+    S3LandingPriceSource,
+    S3LandingTweetSource,
+    price_ticker,
+)
 
 NEW_DATA_SENSOR = "new_data_sensor"
 DATA_ASSETS = ["raw_tweets", "vader_labels", "raw_prices", "price_features"]
@@ -96,15 +101,22 @@ def landing_days(context, price_source: PriceSource, tweet_source: TweetSource):
         for ticker, found_days in found.items():
             days.setdefault(ticker, set()).update(found_days)
 
+    used: set[str] = set()
     if isinstance(price_source, S3LandingPriceSource):
         prices = price_source.landing.folder("prices")
         for obj in changed:
-            if obj.key.startswith(prices):
+            if obj.key.startswith(prices) and price_ticker(obj.key):
                 add(price_source.days_in(obj))
+                used.add(obj.key)
     if isinstance(tweet_source, S3LandingTweetSource):
         for drop in tweet_source.drops().values():
             if any(o.key in changed_keys for o in drop):
                 add(tweet_source.days_in(drop))
+                used.update(o.key for o in drop)
+    unused = sorted(changed_keys - used)
+    if unused:
+        context.log.warning(f"{len(unused)} landing objects are no price file or tweet drop of a configured "
+                            f"s3_landing source, nothing requested for them: {unused[:10]}")
     digest = hashlib.sha256("\n".join(f"{o.key}={object_version(o)}" for o in changed).encode()).hexdigest()[:12]
     if changed:
         context.log.info(f"{len(changed)} new or overwritten landing objects: "
