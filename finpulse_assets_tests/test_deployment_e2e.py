@@ -64,6 +64,7 @@ def topology(tmp_path):
             topo.stop()
             for name in ("s3", "code_server", "webserver", "daemon"):
                 assert topo.pid(name) is None, f"{name} still runs after stop"
+            assert not topo.leftover_pids(), "processes of the topology outlived its stop"
 
 
 def _sensors(url: str) -> list[dict]:

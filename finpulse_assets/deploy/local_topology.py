@@ -235,6 +235,21 @@ class Topology:
     def stop(self) -> list[str]:
         return [name for name in STOP_ORDER if self.stop_process(name)]
 
+    def leftover_pids(self) -> list[int]:
+        """Live processes whose environment names this topology's DAGSTER_HOME (none, after a clean stop)."""
+        marker = f"DAGSTER_HOME={self.dagster_home}".encode()
+        found = []
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit() or int(proc.name) == os.getpid():
+                continue
+            try:
+                environ = (proc / "environ").read_bytes().split(b"\0")
+            except (FileNotFoundError, ProcessLookupError, PermissionError):
+                continue
+            if marker in environ and _alive(int(proc.name)):
+                found.append(int(proc.name))
+        return found
+
 
 def grpc_serving(host: str, port: int) -> bool:
     """True when the gRPC server answers the standard health check with SERVING."""
@@ -356,7 +371,7 @@ def _reap(pid: int) -> None:
         pass
 
 
-def topology_from_env(args: argparse.Namespace | None = None) -> Topology:
+def topology_from_env() -> Topology:
     state = Path(os.environ.get("FINPULSE_DEPLOY_DIR", "") or PROJECT_ROOT / ".deploy_local")
     ports = {name: int(os.environ.get(f"FINPULSE_DEPLOY_{name.upper()}_PORT", default))
              for name, default in DEFAULT_PORTS.items()}
@@ -368,11 +383,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m finpulse_assets.deploy.local_topology")
     parser.add_argument("command", choices=["start", "stop", "status"])
     args = parser.parse_args(argv)
-    topology = topology_from_env(args)
+    topology = topology_from_env()
     if args.command == "status":
         for name in ["s3", "code_server", "webserver", "daemon"]:
             pid = topology.pid(name)
             print(f"{name:12} {'running, pid ' + str(pid) if pid else 'stopped'}")
+        own = {topology.pid(name) for name in DEFAULT_PORTS} | {topology.pid("daemon")}
+        strays = [pid for pid in topology.leftover_pids() if pid not in own and _pgid(pid) not in own]
+        if strays:
+            print(f"processes of {topology.dagster_home} outside the topology's process groups: {strays}")
         return 0
     if args.command == "stop":
         stopped = topology.stop()
