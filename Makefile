@@ -23,7 +23,7 @@ STORAGE := $(or $(FINPULSE_STORAGE_DIR),$(CURDIR)/storage)
 export BENTOML_HOME := $(STORAGE)/bentoml
 export BENTOML_DO_NOT_TRACK := True
 
-.PHONY: install instance demo test ui mlflow materialize evaluate benchmark serve benchmark-serving clean benchmark-serving-wrk images dashboard
+.PHONY: install instance demo test ui mlflow materialize evaluate benchmark serve benchmark-serving clean benchmark-serving-wrk images dashboard deploy-local deploy-local-stop
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -102,3 +102,13 @@ images: install
 
 clean:
 	rm -rf storage .dagster_home .dagster_home_postgres
+
+# The Dagster services on one machine (docs/deployment.md): gRPC code server, webserver, daemon on a
+# Postgres instance (FINPULSE_PG_URL, default database finpulse_topology, created if missing) with queued
+# runs, and an S3 endpoint (moto server unless FINPULSE_S3_ENDPOINT_URL is set). Logs and pids in
+# .deploy_local/ (FINPULSE_DEPLOY_DIR); ports FINPULSE_DEPLOY_{WEBSERVER,CODE_SERVER,S3}_PORT (3000, 4000, 9000).
+deploy-local: install
+	$(BIN)/python -m finpulse_assets.deploy.local_topology start
+
+deploy-local-stop:
+	$(BIN)/python -m finpulse_assets.deploy.local_topology stop

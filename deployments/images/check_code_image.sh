@@ -16,7 +16,7 @@ stop() {
     buildah rm "$ctr" >/dev/null; rm -rf "$work"
 }
 trap stop EXIT
-# The image's ENTRYPOINT with a loopback address: `buildah run` takes the command line explicitly.
+# The image's CMD with a loopback address: `buildah run` takes the command line explicitly.
 setsid buildah run --isolation chroot --network host "$ctr" -- \
     dagster code-server start -m finpulse_assets.definitions -h 127.0.0.1 -p "$port" >"$work/server.log" 2>&1 &
 server=$!
