@@ -30,7 +30,7 @@ import pandas as pd
 from dagster import DagsterInstance
 
 from finpulse_assets.definitions import JOB_ORDER, MONITORING_JOB, PARTITIONED_JOBS, RUN_ORDER, build_definitions
-from finpulse_assets.partitions import range_tags, ticker_partitions
+from finpulse_assets.partitions import TICKER_RUN_TAG, range_tags, ticker_partitions
 from finpulse_assets.progress import Progress
 from finpulse_assets.run_launch import execute_job
 from finpulse_assets.settings import Settings
@@ -41,8 +41,6 @@ from finpulse_assets.settings import Settings
 DEMO_RECENT_DAYS = {MONITORING_JOB: 42}
 # Dagster's per-event lines (thousands per backfill) would bury the progress line and the summary; warnings and
 # errors still print, and the UI keeps every event.
-# One run per ticker at a time in a queued deployment: run_queue.tag_concurrency_limits on this tag (docs/storage.md).
-TICKER_RUN_TAG = "finpulse/ticker"
 CONSOLE_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 # Figures of the unpartitioned assets shown in the summary (metadata keys).

@@ -38,6 +38,9 @@ DATE_DIM = "date"
 ticker_partitions = DynamicPartitionsDefinition(name="tickers")
 
 TICKER_DAY_BACKFILL_POLICY = BackfillPolicy.single_run()
+# One run per ticker at a time in a queued deployment: run_queue.tag_concurrency_limits on this tag
+# (deployments/dagster/dagster.yaml). The CLI and new_data_sensor tag their runs with it.
+TICKER_RUN_TAG = "finpulse/ticker"
 # Dagster's documented recommendation: at most 100,000 partitions per asset (the UI and the
 # partition status queries slow down past it). Every ticker x day asset has tickers x days of them.
 PARTITIONS_PER_ASSET_CEILING = 100_000

@@ -14,7 +14,7 @@ import yaml
 from dagster import DagsterInstance
 from dagster._core.run_coordinator import QueuedRunCoordinator  # the class dagster.yaml names; no public alias
 
-from finpulse_assets.cli import TICKER_RUN_TAG
+from finpulse_assets.partitions import TICKER_RUN_TAG
 from finpulse_assets.deploy.local_topology import (
     CODE_MODULE,
     CODE_SERVER_HOST_ENV,

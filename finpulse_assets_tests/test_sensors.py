@@ -16,6 +16,7 @@ from dagster import (
     materialize,
 )
 from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
+from finpulse_assets.partitions import TICKER_RUN_TAG
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG, SENSOR_NAME_TAG
 
 from finpulse_assets.definitions import FORECAST_MODEL_JOB, PACKAGING_JOB, SENTIMENT_MODEL_JOB, build_definitions
@@ -89,6 +90,8 @@ def test_new_data_requests_new_tickers_and_days_in_one_run_per_ticker_range(inst
     assert (key_for("AAA", date(2024, 1, 13)), key_for("AAA", date(2024, 1, 16))) in ranges(data)
     assert (key_for("CCC", date(2024, 1, 1)), key_for("CCC", date(2024, 1, 12))) in ranges(data)
     assert len(data.run_requests) == 3  # AAA's new days, BBB's range, CCC's range
+    # The run queue's one-run-per-ticker limit keys on this tag (two writers of a ticker's rows never overlap).
+    assert sorted(r.tags[TICKER_RUN_TAG] for r in data.run_requests) == ["AAA", "BBB", "CCC"]
 
 
 def test_new_data_skips_when_everything_is_materialized(instance, tmp_path):

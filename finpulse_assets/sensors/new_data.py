@@ -26,7 +26,7 @@ import pandas as pd
 from dagster import AddDynamicPartitionsRequest, AssetKey, DefaultSensorStatus, RunRequest, SensorResult, sensor
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-from finpulse_assets.partitions import key_for, parse_key, ticker_partitions
+from finpulse_assets.partitions import TICKER_RUN_TAG, parse_key, range_tags, ticker_partitions
 from finpulse_assets.sources.base import PriceSource, TweetSource
 from finpulse_assets.sources.s3_landing import (
     LandingObject,
@@ -164,8 +164,7 @@ def build_new_data_sensor(first_day: date, last_day: date, target_assets, max_da
             for start, end in day_ranges(days | landed, max_days_per_run):
                 requests.append(RunRequest(
                     run_key=f"{NEW_DATA_SENSOR}:{ticker}:{start}:{end}{suffix}", asset_selection=selection,
-                    tags={ASSET_PARTITION_RANGE_START_TAG: key_for(ticker, start),
-                          ASSET_PARTITION_RANGE_END_TAG: key_for(ticker, end), "finpulse/trigger": "new data"}))
+                    tags={**range_tags(ticker, start, end), TICKER_RUN_TAG: ticker, "finpulse/trigger": "new data"}))
         if not requests and not new_tickers:
             return SensorResult(skip_reason=f"raw_prices holds every day the source has for {len(tickers)} tickers",
                                 cursor=cursor)
