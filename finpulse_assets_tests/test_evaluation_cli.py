@@ -45,3 +45,12 @@ def test_make_ui_evaluation_reads_the_evaluations_settings_and_instance(tmp_path
     assert lines["DAGSTER_HOME"] == str(tmp_path / "store" / "dagster_home")
     assert lines["FINPULSE_TICKERS"] == "AAPL" and lines["FINPULSE_START"] == settings.start
     assert lines["FINPULSE_PRICES_DIR"] == settings.prices_dir and lines["FINPULSE_TWEET_SOURCE"] == "kaggle_csv"
+
+
+def test_a_negative_search_budget_is_refused_before_anything_runs(tmp_path, capsys):
+    from finpulse_assets.evaluation.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--data", str(tmp_path), "--n-trials", "-1"])
+    assert exit_info.value.code == 2 and "--n-trials and --seeds" in capsys.readouterr().err
+    assert not (tmp_path / "storage").exists()

@@ -91,7 +91,13 @@ def main(argv=None) -> int:
                         help="graph jobs to run before evaluation_job (empty: reuse what the storage holds)")
     parser.add_argument("--threads", type=int, default=0,
                         help="torch and ONNX Runtime intra-op threads of the FinBERT stages; 0: all cores")
+    parser.add_argument("--n-trials", type=int, default=0,
+                        help="Optuna trials per variant on the dev split (default: the evaluation asset's, 12)")
+    parser.add_argument("--seeds", type=int, default=0, help="networks averaged per head (default: the asset's, 3)")
     args = parser.parse_args(argv)
+    if args.n_trials < 0 or args.seeds < 0:
+        parser.error("--n-trials and --seeds take a positive number (0: the evaluation asset's default)")
+    search = {k: v for k, v in (("n_trials", args.n_trials), ("seeds", args.seeds)) if v}
     data_dir = Path(args.data).resolve()
     tickers = [t.strip().upper() for t in args.tickers.split(",") if t.strip()] or dataset_tickers(data_dir)
     storage = Path(args.storage or PROJECT_ROOT / "storage" / "evaluation" / data_dir.name).resolve()
@@ -123,7 +129,7 @@ def main(argv=None) -> int:
                 return 1
             stage_seconds = summary["stage_seconds"]
         report = run_evaluation_job(settings, instance, data_dir.name, Path(args.report_dir), protocol,
-                                    stage_seconds, started)
+                                    stage_seconds, started, search=search)
     print(report["markdown"])
     print(f"\nreport: {report['json_path']} and {report['md_path']}")
     print(f"runtime: {time.perf_counter() - started:.1f} s ({json.dumps(report['runtime'])})")

@@ -14,12 +14,14 @@ from finpulse_assets.evaluation.report import markdown
 
 
 def run_evaluation_job(settings, instance, dataset: str, report_dir: Path, protocol: Protocol,
-                       stage_seconds: dict, started: float, progress: Progress | None = None) -> dict:
+                       stage_seconds: dict, started: float, progress: Progress | None = None,
+                       search: dict | None = None) -> dict:
+    """`search`: EvaluationConfig fields that set the dev-split search's budget (n_trials, seeds)."""
     from finpulse_assets.definitions import EVALUATION_JOB, build_definitions
 
     job = build_definitions(settings).resolve_job_def(EVALUATION_JOB)
     config = {**protocol.as_dict(), "report_dir": str(report_dir), "dataset": dataset,
-              "graph_stage_seconds": {k: float(v) for k, v in stage_seconds.items()}}
+              "graph_stage_seconds": {k: float(v) for k, v in stage_seconds.items()}, **(search or {})}
     stage_started = time.perf_counter()
     progress = progress or Progress()
     # One asset: the line shows the elapsed time (its log has the candidates it fits, in the UI's run view).
