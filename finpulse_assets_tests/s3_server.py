@@ -7,7 +7,6 @@ pointing at it (so ObjectStorage.from_env() and delta-rs find it).
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,8 @@ from dataclasses import dataclass
 
 import boto3
 import pytest
+
+from finpulse_assets.local_net import free_port
 
 ACCESS_KEY = "finpulse-test"
 SECRET_KEY = "finpulse-test-secret"
@@ -50,15 +51,9 @@ def create_bucket(endpoint: S3Endpoint, bucket: str) -> str:
     return bucket
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextmanager
 def s3_server() -> Iterator[S3Endpoint]:
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"

@@ -12,7 +12,6 @@ day's partitions appear.
 
 from __future__ import annotations
 
-import socket
 import time
 from collections import Counter
 from datetime import date, timedelta
@@ -21,6 +20,7 @@ import pytest
 
 import boto3
 
+from finpulse_assets.local_net import free_port
 from finpulse_assets.deploy.local_topology import S3_BUCKET_ENV, Topology, graphql
 from finpulse_assets.partitions import key_for
 from finpulse_assets.sensors.new_data import NEW_DATA_SENSOR
@@ -41,18 +41,12 @@ DONE = {"COMPLETED", "COMPLETED_SUCCESS"}
 FAILED = {"FAILED", "CANCELED", "COMPLETED_FAILED", "FAILING", "CANCELING"}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def topology(tmp_path):
     with temporary_database("topology_e2e") as url:
         topo = Topology(
             state_dir=tmp_path / "deploy", pg_url=url,
-            ports={"webserver": _free_port(), "code_server": _free_port(), "s3": _free_port()},
+            ports={"webserver": free_port(), "code_server": free_port(), "s3": free_port()},
             extra_env={"FINPULSE_TICKERS": ",".join(TICKERS), "FINPULSE_START": START, "FINPULSE_END": END,
                        "FINPULSE_TWEET_SOURCE": "s3_landing", "FINPULSE_PRICE_SOURCE": "s3_landing",
                        "FINPULSE_S3_PREFIX": "finpulse",
