@@ -74,7 +74,8 @@ dashboard: instance
 # Dagster instance in storage/evaluation/<dataset>/: make evaluate DATA=../shared/data/stocknet-dev [TICKERS=AAPL,MSFT]
 evaluate: install
 	$(if $(DATA),,$(error DATA=<dataset dir with tweets/ and prices/> is required))
-	$(BIN)/python -m finpulse_assets.evaluation.cli --data $(DATA) $(if $(TICKERS),--tickers $(TICKERS))
+	$(BIN)/python -m finpulse_assets.evaluation.cli --data $(DATA) $(if $(TICKERS),--tickers $(TICKERS)) \
+		$(if $(N_TRIALS),--n-trials $(N_TRIALS)) $(if $(SEEDS),--seeds $(SEEDS))
 
 benchmark: install
 	$(BIN)/python benchmarks/vader_throughput.py --data $(or $(DATA),../shared/data/stocknet-dev)

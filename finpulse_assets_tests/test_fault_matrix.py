@@ -272,6 +272,18 @@ def test_a_missing_bar_is_listed_and_flagged_in_the_features(project):
     record("dropped price bar (no ret_1d across the gap)", "flagged")
 
 
+def test_a_listing_inside_the_range_is_not_a_gap_but_a_later_gap_is(project):
+    rows = [r for r in bars() if "2024-01-10" <= r["Date"] != "2024-01-24"]  # listed on the 10th; no bar on the 24th
+    write_prices(project.prices_dir, {"AAA": rows})
+    result = project.run(["raw_prices"])
+    assert result.success
+    check = next(e for e in result.get_asset_check_evaluations() if e.check_name == "every_trading_day_has_a_bar")
+    assert not check.passed and check.metadata["missing_days"].value == ["AAA 2024-01-24"]
+    assert check.metadata["before_first_bar_count"].value == 6  # Jan 2, 3, 4, 5, 8, 9
+    assert check.metadata["first_bar"].value == {"AAA": "2024-01-10"}
+    record("ticker listed inside the range (days before its first bar)", "counted")
+
+
 # --- clean errors -----------------------------------------------------------------------------------------
 
 def test_the_cli_summary_names_the_root_cause_once(project):

@@ -34,12 +34,24 @@ def _missing_bar(part) -> str:
 
 
 def trading_days_check(frames) -> AssetCheckResult:
-    """Every NYSE trading day of the run has a bar; the missing ones listed (a warning: features flag the gap)."""
-    missing = sorted(p for p, f in frames.items() if f.empty and is_trading_day(p.day))
+    """Every NYSE trading day of the run has a bar; the missing ones listed (a warning: features flag the gap).
+
+    Trading days before a ticker's first bar in the run are not gaps when it has bars later: the source
+    starts there (a listing inside the range, as BABA's in September 2014); they are counted apart.
+    A ticker with no bar at all in the run is missing on every trading day."""
+    first_bar: dict[str, object] = {}
+    for part, frame in frames.items():
+        if not frame.empty and (part.ticker not in first_bar or part.day < first_bar[part.ticker]):
+            first_bar[part.ticker] = part.day
+    empty_trading = [p for p, f in frames.items() if f.empty and is_trading_day(p.day)]
+    before_first = sorted(p for p in empty_trading if p.ticker in first_bar and p.day < first_bar[p.ticker])
+    missing = sorted(set(empty_trading) - set(before_first))
     return AssetCheckResult(
         check_name=TRADING_DAYS_CHECK, passed=not missing, severity=AssetCheckSeverity.WARN,
         metadata={"trading_days": sum(is_trading_day(p.day) for p in frames), "missing_count": len(missing),
-                  "missing_days": MetadataValue.json([f"{p.ticker} {p.day}" for p in missing[:200]])})
+                  "missing_days": MetadataValue.json([f"{p.ticker} {p.day}" for p in missing[:200]]),
+                  "before_first_bar_count": len(before_first),
+                  "first_bar": MetadataValue.json({t: str(d) for t, d in sorted(first_bar.items())})})
 
 
 def build_price_assets(partitions_def):
