@@ -54,7 +54,7 @@ def build_drift_assets(partitions_def):
     def drift_report(context: AssetExecutionContext, config: DriftConfig, price_features: pd.DataFrame,
                      sentiment_features: pd.DataFrame, training_set: pd.DataFrame, lstm_model: dict,
                      reports: ReportStore):
-        """Evidently DataDriftPreset: the ticker's last `window_days` trading days of model inputs (price and
+        """Evidently data drift (DataDriftPreset's metrics): the ticker's last `window_days` trading days of model inputs (price and
         sentiment features up to t) against the rows of lstm_model's training split dated before that window.
 
         Reported for trading days after the training split (inside it the window is part of the

@@ -1,4 +1,4 @@
-"""Reading an Evidently 0.7 `DataDriftPreset` snapshot (`Snapshot.dict()`) into plain numbers.
+"""Reading an Evidently 0.7 data drift snapshot (`DataDriftPreset` or its metrics listed) (`Snapshot.dict()`) into plain numbers.
 
 The snapshot lists metrics by display name: one `DriftedColumnsCount` (count and
 share of drifted columns) and one `ValueDrift` per column whose value is the
@@ -51,14 +51,14 @@ def _is_p_value(method: str) -> bool:
 
 
 def parse_drift_snapshot(snapshot: dict) -> DriftSummary:
-    """`Snapshot.dict()` of a Report with DataDriftPreset -> DriftSummary."""
+    """`Snapshot.dict()` of a data drift Report -> DriftSummary."""
     metrics = snapshot.get("metrics") if isinstance(snapshot, dict) else None
     if not isinstance(metrics, list):
         raise ValueError(f"not an Evidently snapshot: expected a dict with a 'metrics' list, got {type(snapshot).__name__}")
     counts = [m for m in metrics if m.get("config", {}).get("type") == DRIFT_COUNT_TYPE]
     if len(counts) != 1:
         raise ValueError(f"Evidently snapshot has {len(counts)} DriftedColumnsCount metrics, expected 1 "
-                         "(was the report run with DataDriftPreset?)")
+                         "(was the report run with DataDriftPreset or DriftedColumnsCount?)")
     columns = {}
     for metric in metrics:
         config = metric.get("config", {})
