@@ -24,6 +24,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake.exceptions import CommitFailedError
 from deltalake.exceptions import TableNotFoundError
 
 from finpulse_assets.partitions import TickerDay
@@ -108,17 +109,30 @@ class TickerDayTable:
     def write_run(self, frames: Mapping[TickerDay, pd.DataFrame], run_id: str) -> int:
         """Replace exactly the partitions in `frames` (empty frames included) in one commit; returns its version."""
         table = self.open()
+        try:
+            self._commit(table, frames, run_id)
+        except CommitFailedError:
+            if table is not None:
+                raise
+            # Runs of other tickers created the table at the same moment: one creation wins, this commit
+            # becomes an ordinary replace-where on the table that now exists.
+            self._commit(self.open(), frames, run_id)
+        return DeltaTable(self.uri, storage_options=self.storage_options).version()
+
+    def _commit(self, table: DeltaTable | None, frames: Mapping[TickerDay, pd.DataFrame], run_id: str) -> None:
         data = _with_partition_columns(frames, table)
         ranges = day_ranges(frames)
         tickers = sorted({r.ticker for r in ranges})
-        write_deltalake(table if table is not None else self.uri, data, mode="overwrite", partition_by=[TICKER],
+        # The table's first commit appends: a run of another ticker may create the table at the same moment, and a
+        # predicate-less overwrite would then drop that run's partitions (seen with two runs started together).
+        write_deltalake(table if table is not None else self.uri, data, partition_by=[TICKER],
+                        mode="overwrite" if table is not None else "append",
                         predicate=predicate_sql(ranges) if table is not None else None,
                         schema_mode="merge" if table is not None else None,
                         storage_options=self.storage_options,
                         commit_properties=CommitProperties(custom_metadata={
                             RUN_ID_KEY: run_id, TICKERS_KEY: ",".join(tickers),
                             RANGES_KEY: " ".join(f"{r.ticker}:{r.first}..{r.last}" for r in ranges)}))
-        return DeltaTable(self.uri, storage_options=self.storage_options).version()
 
     def last_commit(self) -> dict:
         return self.open().history(1)[0]
