@@ -34,6 +34,7 @@ from finpulse_assets.partitions import TICKER_RUN_TAG, range_tags, ticker_partit
 from finpulse_assets.progress import Progress
 from finpulse_assets.run_launch import execute_job
 from finpulse_assets.settings import Settings
+from finpulse_assets.ticker_runs import RunOutcome, TickerRunPool, default_workers, outcome_of
 
 # Jobs run over only the last N days of the window: a drift report costs 2-3 s (Evidently renders its HTML
 # while it computes), so the demo reports its last six weeks, where the regime shift shows; a UI backfill
@@ -107,12 +108,18 @@ def _failure_message(result) -> str:
 
 def materialize(settings: Settings, instance: DagsterInstance, jobs: Sequence[str] = tuple(JOB_ORDER),
                 run_config: Mapping[str, Mapping] | None = None, resources: Mapping[str, object] | None = None,
-                progress: Progress | None = None) -> dict:
+                progress: Progress | None = None, workers: int = 1) -> dict:
     """Run `jobs` (in JOB_ORDER) for every configured ticker; returns the summary `print_summary` prints.
 
     run_config: {asset name: its config dict}; each job gets the entries of its own assets.
     progress: shown per stage as asset partitions materialize (default: on stderr).
+    workers: processes for a partitioned stage's per-ticker runs (ticker_runs.py); they load the instance of
+    $DAGSTER_HOME and the definitions of `settings`, so more than 1 needs a persistent instance and no
+    `resources` override. 1: every run in this process, one after another.
     """
+    if workers > 1 and (resources is not None or not instance.is_persistent):
+        raise ValueError("materialize: workers > 1 needs the persistent instance of $DAGSTER_HOME and the "
+                         "definitions' own resources (worker processes load both themselves)")
     progress = progress or Progress()
     defs = build_definitions(settings, resources)
     register_tickers(instance, settings.tickers)
@@ -125,50 +132,64 @@ def materialize(settings: Settings, instance: DagsterInstance, jobs: Sequence[st
     checks: list[dict] = []
     stage_seconds: dict[str, float] = {}
     failure = None
-    for job_name in [j for j in RUN_ORDER if j in jobs]:
-        job = defs.resolve_job_def(job_name)
-        asset_names = {key.to_user_string() for key in job.asset_layer.executable_asset_keys}
-        ops = {name: {"config": dict(cfg)} for name, cfg in (run_config or {}).items() if name in asset_names}
-        stage_started = time.perf_counter()
-        if job_name in PARTITIONED_JOBS:  # one run per ticker over its whole range of days, as a backfill would
-            start = max(first, last - timedelta(days=DEMO_RECENT_DAYS[job_name] - 1)) \
-                if job_name in DEMO_RECENT_DAYS else first
-            runs = [(t, range_tags(t, start, last)) for t in settings.tickers]
-        else:
-            runs = [(None, {})]
-        days = (last - start).days + 1 if job_name in PARTITIONED_JOBS else 1
-        progress.stage(job_name, len(asset_names) * days * len(runs),
-                       "asset partitions" if job_name in PARTITIONED_JOBS else "assets")
-        for ticker, tags in runs:
-            result = execute_job(job, instance, {**CONSOLE_LOGS, "ops": ops},
-                                 tags={**tags, "finpulse/launched_by": "cli", **({TICKER_RUN_TAG: ticker} if ticker else {})},
-                                 on_event=progress.listener())
-            for event in result.get_asset_materialization_events():
-                mat = event.materialization
-                name = mat.asset_key.to_user_string()
-                if mat.partition is None:
-                    models[name] = {k: _value(v) for k, v in mat.metadata.items()}
-                    continue
-                stats = totals[name]
-                stats["partitions"] += 1
-                stats["rows"] += int(mat.metadata["rows"].value)
-                stats["rows_rejected"] += int(mat.metadata["rows_rejected"].value)
-            for evaluation in result.get_asset_check_evaluations():
-                checks.append({"asset": evaluation.asset_key.to_user_string(), "check": evaluation.check_name,
-                               "ticker": ticker, "passed": evaluation.passed,
-                               "metadata": {k: _value(v) for k, v in evaluation.metadata.items()}})
-                if not evaluation.passed:
-                    where = f" ({ticker})" if ticker else ""
-                    failed_checks.append(f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}{where}")
-            if not result.success:
-                failure = f"{job_name}{f' ({ticker})' if ticker else ''}: {_failure_message(result)}"
+    pool: TickerRunPool | None = None
+    try:
+        for job_name in [j for j in RUN_ORDER if j in jobs]:
+            job = defs.resolve_job_def(job_name)
+            asset_names = {key.to_user_string() for key in job.asset_layer.executable_asset_keys}
+            ops = {name: {"config": dict(cfg)} for name, cfg in (run_config or {}).items() if name in asset_names}
+            stage_started = time.perf_counter()
+            if job_name in PARTITIONED_JOBS:  # one run per ticker over its whole range of days, as a backfill would
+                start = max(first, last - timedelta(days=DEMO_RECENT_DAYS[job_name] - 1)) \
+                    if job_name in DEMO_RECENT_DAYS else first
+                runs = [(t, range_tags(t, start, last)) for t in settings.tickers]
+            else:
+                runs = [(None, {})]
+            days = (last - start).days + 1 if job_name in PARTITIONED_JOBS else 1
+            progress.stage(job_name, len(asset_names) * days * len(runs),
+                           "asset partitions" if job_name in PARTITIONED_JOBS else "assets")
+            run_config_of_job = {**CONSOLE_LOGS, "ops": ops}
+            runs = [(t, {**tags, "finpulse/launched_by": "cli", **({TICKER_RUN_TAG: t} if t else {})}) for t, tags in runs]
+            if pool is None and workers > 1 and len(runs) > 1:
+                pool = TickerRunPool(settings, min(workers, len(settings.tickers)))
+            if pool is not None and len(runs) > 1:
+                outcomes = pool.run_all(job_name, runs, run_config_of_job, progress.advance)
+            else:
+                outcomes = []
+                for ticker, tags in runs:
+                    result = execute_job(job, instance, run_config_of_job, tags=tags, on_event=progress.listener())
+                    outcomes.append(outcome_of(result, ticker))
+                    if not result.success:
+                        break
+            for outcome in outcomes:
+                _add_outcome(outcome, totals, models, checks, failed_checks)
+                if not outcome.success and failure is None:
+                    where = f" ({outcome.ticker})" if outcome.ticker else ""
+                    failure = f"{job_name}{where}: {outcome.failure}"
+            stage_seconds[job_name] = time.perf_counter() - stage_started
+            progress.end("FAILED" if failure else "")
+            if failure:
                 break
-        stage_seconds[job_name] = time.perf_counter() - stage_started
-        progress.end("FAILED" if failure else "")
-        if failure:
-            break
+    finally:
+        if pool is not None:
+            pool.close()
     return {"assets": dict(totals), "models": models, "seconds": time.perf_counter() - started,
             "stage_seconds": stage_seconds, "checks": checks, "failed_checks": failed_checks, "failure": failure}
+
+
+def _add_outcome(outcome: RunOutcome, totals, models, checks, failed_checks) -> None:
+    for name, partition, metadata in outcome.materializations:
+        if partition is None:
+            models[name] = metadata
+            continue
+        totals[name]["partitions"] += 1
+        totals[name]["rows"] += int(metadata["rows"])
+        totals[name]["rows_rejected"] += int(metadata["rows_rejected"])
+    for check in outcome.checks:
+        checks.append(check)
+        if not check["passed"]:
+            where = f" ({check['ticker']})" if check["ticker"] else ""
+            failed_checks.append(f"{check['asset']}:{check['check']}{where}")
 
 
 def print_summary(summary: dict, settings: Settings) -> None:
@@ -209,7 +230,7 @@ def main(argv=None) -> int:
         parser.error(f"unknown jobs {unknown}; expected some of {JOB_ORDER}")
     settings = Settings.from_env()
     with DagsterInstance.get() as instance:
-        summary = materialize(settings, instance, jobs)
+        summary = materialize(settings, instance, jobs, workers=default_workers())
     print_summary(summary, settings)
     return 1 if summary["failed_checks"] or summary["failure"] else 0
 

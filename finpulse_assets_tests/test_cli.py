@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from dagster import DagsterInstance, RunsFilter
 from dagster._core.storage.tags import REPOSITORY_LABEL_TAG
 
@@ -70,3 +71,35 @@ def test_unknown_jobs_are_refused_naming_the_known_ones(capsys):
         main(["materialize", "--jobs", "data_assets_job,train_everything"])
     err = capsys.readouterr().err
     assert "train_everything" in err and all(job in err for job in JOB_ORDER)
+
+
+def test_worker_processes_store_and_summarise_what_one_process_does(tmp_path, monkeypatch, capsys):
+    """Two tickers' data runs in two spawned workers (a persistent SQLite instance) against the same runs
+    one after another: the same summary counts, checks, runs recorded and stored rows."""
+    summaries, stored = {}, {}
+    for workers in (1, 2):
+        home = tmp_path / f"home{workers}"
+        home.mkdir()
+        (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+        monkeypatch.setenv("DAGSTER_HOME", str(home))
+        storage = tmp_path / f"storage{workers}"
+        settings = Settings(tickers=("AAPL", "MSFT"), start="2024-03-01", end="2024-04-01", storage_dir=str(storage))
+        with DagsterInstance.get() as instance:
+            summaries[workers] = materialize(settings, instance, jobs=[DATA_ASSETS_JOB], workers=workers)
+            runs = instance.get_runs(RunsFilter(job_name=DATA_ASSETS_JOB))
+            assert sorted(r.tags["finpulse/ticker"] for r in runs) == ["AAPL", "MSFT"]
+            assert all(r.status.value == "SUCCESS" for r in runs)
+        stored[workers] = {t: stored_partition(storage / "assets", "raw_prices", t, "2024-03-05")["close"].item()
+                           for t in settings.tickers}
+    assert summaries[2]["assets"] == summaries[1]["assets"] and summaries[2]["failure"] is None
+    assert [(c["check"], c["ticker"], c["passed"]) for c in summaries[2]["checks"]] == \
+        [(c["check"], c["ticker"], c["passed"]) for c in summaries[1]["checks"]]
+    assert stored[2] == stored[1]
+    assert "[data_assets_job] 248/248 asset partitions (100%)" in capsys.readouterr().err  # workers' progress relayed
+
+
+def test_worker_processes_need_the_persistent_instance(tmp_path):
+    settings = Settings(tickers=("AAPL", "MSFT"), start="2024-03-01", end="2024-04-01",
+                        storage_dir=str(tmp_path / "storage"))
+    with DagsterInstance.ephemeral() as instance, pytest.raises(ValueError, match="persistent instance"):
+        materialize(settings, instance, jobs=[DATA_ASSETS_JOB], workers=2)

@@ -108,6 +108,7 @@ def main(argv=None) -> int:
 
     from finpulse_assets.cli import materialize, print_summary
     from finpulse_assets.evaluation.run_job import run_evaluation_job
+    from finpulse_assets.ticker_runs import default_workers
 
     started = time.perf_counter()
     stage_seconds = {}
@@ -123,7 +124,7 @@ def main(argv=None) -> int:
             summary = materialize(settings, instance, stages, run_config={
                 "finbert_model": finbert | threads, "finbert_onnx": FINBERT_ONNX_CONFIG | threads,
                 "finbert_sentiment": {"intra_op_num_threads": args.threads},
-                "tweet_embeddings": {"intra_op_num_threads": args.threads}})
+                "tweet_embeddings": {"intra_op_num_threads": args.threads}}, workers=default_workers())
             print_summary(summary, settings)
             if summary["failure"] or summary["failed_checks"]:
                 return 1

@@ -1,0 +1,114 @@
+"""The CLI's per-ticker runs of a partitioned stage, one after another or in worker processes.
+
+A stage's runs of different tickers share no partition, and every asset commits under a per-ticker
+lock (storage/concurrency.py), so they may run at once, as the queued deployment runs them. Each
+worker process (spawned: the parent may hold torch and ONNX Runtime thread pools, which a fork
+would copy half-initialized) loads the definitions and the instance of $DAGSTER_HOME once and
+executes the runs it is given with the in-process executor; it sends one progress unit per asset
+materialization and returns what the summary needs (`RunOutcome`, plain data).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+
+from finpulse_assets.settings import Settings
+
+
+@dataclass
+class RunOutcome:
+    ticker: str | None
+    success: bool
+    failure: str | None = None
+    # (asset, partition key or None, metadata values): one per materialization
+    materializations: list[tuple[str, str | None, dict]] = field(default_factory=list)
+    checks: list[dict] = field(default_factory=list)
+
+
+def outcome_of(result, ticker: str | None) -> RunOutcome:
+    """What the summary reads of a finished run, as plain data."""
+    from finpulse_assets.cli import _failure_message, _value
+
+    materializations = [(e.materialization.asset_key.to_user_string(), e.materialization.partition,
+                         {k: _value(v) for k, v in e.materialization.metadata.items()})
+                        for e in result.get_asset_materialization_events()]
+    checks = [{"asset": c.asset_key.to_user_string(), "check": c.check_name, "ticker": ticker, "passed": c.passed,
+               "metadata": {k: _value(v) for k, v in c.metadata.items()}}
+              for c in result.get_asset_check_evaluations()]
+    return RunOutcome(ticker, result.success, None if result.success else _failure_message(result),
+                      materializations, checks)
+
+
+def default_workers() -> int:
+    """FINPULSE_WORKERS, else one per core up to 4 (each worker holds its own copy of the models)."""
+    value = os.environ.get("FINPULSE_WORKERS", "")
+    if value:
+        if not value.isdigit() or int(value) < 1:
+            raise ValueError(f"FINPULSE_WORKERS={value!r}: expected a whole number of worker processes >= 1")
+        return int(value)
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+_worker: dict = {}
+
+
+def _init_worker(settings: Settings, units) -> None:
+    from dagster import DagsterInstance
+
+    from finpulse_assets.definitions import build_definitions
+
+    _worker.update(defs=build_definitions(settings), instance=DagsterInstance.get(), units=units)
+
+
+def _execute(job_name: str, run_config: Mapping, tags: Mapping[str, str], ticker: str) -> RunOutcome:
+    from finpulse_assets.run_launch import execute_job
+
+    units = _worker["units"]
+
+    def on_event(entry) -> None:
+        if entry.dagster_event is not None and entry.dagster_event.event_type_value == "ASSET_MATERIALIZATION":
+            units.put(1)
+
+    job = _worker["defs"].resolve_job_def(job_name)
+    return outcome_of(execute_job(job, _worker["instance"], run_config, tags, on_event=on_event), ticker)
+
+
+class TickerRunPool:
+    """Worker processes for the runs of partitioned stages; `run_all` returns outcomes in ticker order."""
+
+    def __init__(self, settings: Settings, workers: int):
+        context = multiprocessing.get_context("spawn")
+        self._manager = context.Manager()
+        self._units = self._manager.Queue()
+        self._pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
+                                         initargs=(settings, self._units))
+
+    def run_all(self, job_name: str, runs: list[tuple[str, Mapping[str, str]]], run_config: Mapping,
+                advance: Callable[[int], None]) -> list[RunOutcome]:
+        futures = [self._pool.submit(_execute, job_name, run_config, tags, ticker) for ticker, tags in runs]
+        done = threading.Event()
+        relay = threading.Thread(target=self._relay, args=(advance, done), daemon=True)
+        relay.start()
+        try:
+            return [f.result() for f in futures]
+        finally:
+            done.set()
+            relay.join()
+
+    def _relay(self, advance: Callable[[int], None], done: threading.Event) -> None:
+        import queue
+
+        while not done.is_set() or not self._units.empty():
+            try:
+                advance(self._units.get(timeout=0.2))
+            except queue.Empty:
+                continue
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._manager.shutdown()
