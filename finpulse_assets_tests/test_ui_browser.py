@@ -189,7 +189,7 @@ def test_a_drift_partition_links_to_its_served_report(stack, page):
     url = reported[0].asset_materialization.metadata["report"].value
     assert url.startswith(f"http://127.0.0.1:{stack['ports']['reports']}/drift_report/ticker={TICKER}/")
     page.goto(url)
-    page.get_by_text("Dataset Drift", exact=False).first.wait_for()
+    page.get_by_text("Count of Drifted Columns", exact=False).first.wait_for()
 
 
 def test_the_sensors_page_lists_the_three_sensors(stack, page):
