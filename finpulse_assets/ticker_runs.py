@@ -15,6 +15,7 @@ import os
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
 from finpulse_assets.settings import Settings
@@ -95,10 +96,17 @@ class TickerRunPool:
         relay = threading.Thread(target=self._relay, args=(advance, done), daemon=True)
         relay.start()
         try:
-            return [f.result() for f in futures]
+            return [self._outcome(future, ticker) for future, (ticker, _) in zip(futures, runs)]
         finally:
             done.set()
             relay.join()
+
+    @staticmethod
+    def _outcome(future, ticker: str) -> RunOutcome:
+        try:
+            return future.result()
+        except BrokenProcessPool as error:  # killed (out of memory, a signal): the run's own events say the rest
+            return RunOutcome(ticker, False, f"the worker process running {ticker} died: {error}")
 
     def _relay(self, advance: Callable[[int], None], done: threading.Event) -> None:
         import queue
