@@ -10,8 +10,10 @@ Side by side in one invocation, each configuration in a fresh process, fresh ins
   instance   `sqlite` (embedded, a temp DAGSTER_HOME) or `postgres` (deployments/dagster-postgres.yaml on a
              throwaway database of the server in --pg-url)
   batch      DAGSTER_EVENT_BATCH_SIZE (0 = Dagster's default, one insert per event)
-  subset     optional 4th field `subset`: DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS=1, one planned event per
+  subset     optional field `subset`: DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS=1, one planned event per
              asset and run instead of one per partition (Dagster then cannot mark a failed run's partitions failed)
+  workers    optional field `w<N>`: the per-ticker runs in N worker processes, as `make demo` and `make evaluate`
+             run them (finpulse_assets/ticker_runs.py; the `delta` layout only, the definitions' own IO manager)
 
 Timed: `data_assets_job` (raw_tweets, vader_labels, raw_prices, price_features) and `sentiment_features_job`
 (finbert_sentiment, sentiment_features), one run per ticker over all its days, as `make demo` and a UI backfill
@@ -66,10 +68,14 @@ def main() -> None:
     if args.floor or args.floor_only:
         kinds += [("floor", c) for c in args.configs.split(",")]
     for kind, config in kinds:
-        layout, instance, batch, *subset = config.split("/")
-        if subset not in ([], ["subset"]):
-            raise SystemExit(f"config {config!r}: the 4th field may only be 'subset'")
-        spec = {"kind": kind, "layout": layout, "instance": instance, "batch": int(batch), "subset": bool(subset),
+        layout, instance, batch, *options = config.split("/")
+        workers = [int(o[1:]) for o in options if o[:1] == "w" and o[1:].isdigit() and int(o[1:]) >= 1]
+        if len(options) - len(workers) - options.count("subset") or len(workers) > 1 or options.count("subset") > 1:
+            raise SystemExit(f"config {config!r}: after layout/instance/batch only 'subset' and 'w<N>' (N >= 1)")
+        if workers and workers[0] > 1 and layout != "delta":
+            raise SystemExit(f"config {config!r}: worker processes use the definitions' own layout, 'delta'")
+        spec = {"kind": kind, "layout": layout, "instance": instance, "batch": int(batch),
+                "subset": "subset" in options, "workers": workers[0] if workers and kind == "graph" else 1,
                 "tickers": args.tickers,
                 "days": args.days, "start": args.start, "pg_url": args.pg_url, "base_model": args.base_model}
         print(f"... {kind} {config}", file=sys.stderr, flush=True)
@@ -89,13 +95,14 @@ def main() -> None:
 def _print_table(results: list[dict], args) -> None:
     base = next((r for r in results if r["kind"] == "graph"), None) or (results[0] if results else None)
     print(f"\n{args.tickers} synthetic tickers x {args.days} days ({args.tickers * args.days:,} partitions per asset)\n")
-    print("| what | layout | instance | DAGSTER_EVENT_BATCH_SIZE | planned events | asset-partitions | seconds | "
-          "asset-partitions/min | ms per asset-partition | vs first |")
-    print("|---|---|---|---:|---|---:|---:|---:|---:|---:|")
+    print("| what | layout | instance | DAGSTER_EVENT_BATCH_SIZE | planned events | workers | asset-partitions | "
+          "seconds | asset-partitions/min | ms per asset-partition | vs first |")
+    print("|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|")
     for r in results:
         ratio = r["per_minute"] / base["per_minute"] if base and r["kind"] == base["kind"] else None
         planned = "one per asset" if r.get("subset") else "one per partition"
-        print(f"| {r['kind']} | {r['layout']} | {r['instance']} | {r['batch']} | {planned} | {r['asset_partitions']:,} | "
+        print(f"| {r['kind']} | {r['layout']} | {r['instance']} | {r['batch']} | {planned} | {r.get('workers', 1)} | "
+              f"{r['asset_partitions']:,} | "
               f"{r['seconds']:.1f} | {r['per_minute']:,.0f} | {r['ms_per_asset_partition']:.2f} | "
               f"{f'{ratio:.2f}x' if ratio else ''} |")
 
@@ -143,7 +150,8 @@ def _run_one(spec: dict) -> dict:
                 seconds, asset_partitions = _floor(spec, instance)
             else:
                 seconds, asset_partitions = _graph(spec, instance, Path(tmp))
-    return {**{k: spec[k] for k in ("kind", "layout", "instance", "batch", "subset", "tickers", "days")},
+    return {**{k: spec[k] for k in ("kind", "layout", "instance", "batch", "subset", "workers", "tickers",
+                                                            "days")},
             "asset_partitions": asset_partitions, "seconds": round(seconds, 2),
             "per_minute": asset_partitions / seconds * 60, "ms_per_asset_partition": seconds / asset_partitions * 1000}
 
@@ -172,9 +180,11 @@ def _graph(spec: dict, instance, tmp: Path) -> tuple[float, int]:
                                     "max_val_tweets": 400, "torch_threads": 1},
                   "finbert_onnx": {"torch_threads": 1, "speed_sample": 64},
                   "finbert_sentiment": {"intra_op_num_threads": 1}}
-    resources = {"io_manager": _layout(spec["layout"], str(tmp / "storage" / "assets"))}
+    # `delta` is the definitions' own IO manager on settings.storage_dir/assets: no override, so workers may load it
+    resources = None if spec["layout"] == "delta" else {
+        "io_manager": _layout(spec["layout"], str(tmp / "storage" / "assets"))}
     summary = materialize(settings, instance, jobs=["data_assets_job", "sentiment_model_job", "sentiment_features_job"],
-                          run_config=run_config, resources=resources)
+                          run_config=run_config, resources=resources, workers=spec.get("workers", 1))
     if summary["failure"] or summary["failed_checks"]:
         raise RuntimeError(f"benchmark run failed: {summary['failure'] or summary['failed_checks']}")
     seconds = sum(summary["stage_seconds"][job] for job in TIMED_JOBS)

@@ -34,6 +34,7 @@ SERVING_DISTRIBUTIONS = ["bentoml", "onnxruntime", "numpy", "pandas", "tokenizer
 SERVING_SOURCES = [
     "bentos/finpulse/service.py",
     "finpulse_assets/__init__.py",
+    "finpulse_assets/cpu_share.py",
     "finpulse_assets/market_calendar.py",
     "finpulse_assets/features/__init__.py",
     "finpulse_assets/features/grouped.py",

@@ -18,6 +18,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
+from finpulse_assets.cpu_share import WORKER_CORES_ENV, worker_cores, worker_share
 from finpulse_assets.settings import Settings
 
 
@@ -58,7 +59,9 @@ def default_workers() -> int:
 _worker: dict = {}
 
 
-def _init_worker(settings: Settings, units) -> None:
+def _init_worker(settings: Settings, units, cores: int) -> None:
+    # Before anything imports torch or ONNX Runtime: their thread pools take this process's share of the cores.
+    os.environ[WORKER_CORES_ENV] = os.environ["OMP_NUM_THREADS"] = str(cores)
     from dagster import DagsterInstance
 
     from finpulse_assets.definitions import build_definitions
@@ -87,7 +90,7 @@ class TickerRunPool:
         self._manager = context.Manager()
         self._units = self._manager.Queue()
         self._pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
-                                         initargs=(settings, self._units))
+                                         initargs=(settings, self._units, worker_cores() or worker_share(workers)))
 
     def run_all(self, job_name: str, runs: list[tuple[str, Mapping[str, str]]], run_config: Mapping,
                 advance: Callable[[int], None]) -> list[RunOutcome]:

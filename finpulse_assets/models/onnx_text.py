@@ -5,7 +5,7 @@ tokenized once, sorted by token count, and each batch is padded only to its own
 longest text, so short tweets do not pay for long ones; repeated texts (retweets,
 copy-pasted promotions: about 14 % of real tweets) run once. Rows come back in
 input order. The serving image has only onnxruntime, numpy and tokenizers, so
-this module imports nothing else.
+this module imports nothing else (but the stdlib-only cpu_share).
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
+from finpulse_assets.cpu_share import worker_cores
+
 TOKENIZER_FILE = "tokenizer.json"
 
 
@@ -29,7 +31,8 @@ class OnnxTextModel:
 
     def __init__(self, model_dir: str | Path, metadata_file: str, model_file: str | None, batch_size: int,
                  intra_op_num_threads: int = 0) -> None:
-        """`model_file` defaults to the int8 model; intra_op_num_threads=0 lets ONNX Runtime use every core."""
+        """`model_file` defaults to the int8 model; intra_op_num_threads=0: every core, or a ticker-run
+        worker's share of them (cpu_share.py)."""
         directory = Path(model_dir)
         self.metadata_path = self._existing(directory / metadata_file)
         self.metadata = json.loads(self.metadata_path.read_text())
@@ -39,7 +42,7 @@ class OnnxTextModel:
         self.model_path = self._existing(directory / (model_file or self.metadata["files"]["int8"]))
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = intra_op_num_threads
+        options.intra_op_num_threads = intra_op_num_threads or worker_cores() or 0
         self.session = ort.InferenceSession(str(self.model_path), sess_options=options,
                                             providers=["CPUExecutionProvider"])
         self.input_names = [i.name for i in self.session.get_inputs()]
