@@ -135,6 +135,10 @@ def test_the_demo_printed_progress_and_its_table(stack):
     assert re.search(r"\[data_assets_job\] (\d+)/\1 asset partitions \(100%\)", err), err[-2000:]
     assert "[evaluation_job] 1/1 assets (100%)" in err
     assert "asset checks:" in out and "FAILED" not in out
+    # make evaluate's own path read the asset's report back and added the command's wall clock.
+    report = json.loads((stack["root"] / "reports" / "evaluation.json").read_text())
+    assert f"evaluation report: {stack['root'] / 'reports' / 'evaluation.json'}" in out
+    assert report["runtime"]["wall_seconds"] >= report["runtime"]["evaluation_job_seconds"] > 0
 
 
 def test_the_asset_graph_and_catalog_show_every_asset(stack, page):

@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 
 from dagster import DagsterInstance
 
-from finpulse_assets.cli import CONSOLE_LOGS, materialize, print_summary
-from finpulse_assets.definitions import EVALUATION_JOB, JOB_ORDER, build_definitions
+from finpulse_assets.cli import materialize, print_summary
+from finpulse_assets.definitions import JOB_ORDER
+from finpulse_assets.evaluation.protocol import Protocol
+from finpulse_assets.evaluation.run_job import run_evaluation_job
 from finpulse_assets.monitoring.dashboard import sync
 from finpulse_assets.progress import Progress
-from finpulse_assets.run_launch import execute_job
 from finpulse_assets.settings import Settings
 from finpulse_assets.sources.demo import DemoPriceSource, DemoTweetSource
 from finpulse_assets_tests import test_model_assets as model_chain
@@ -41,14 +43,14 @@ def main(root: Path, jobs: list[str]) -> int:
         print_summary(summary, settings)
         if summary["failure"] or summary["failed_checks"]:
             return 1
-        job = build_definitions(settings, resources).resolve_job_def(EVALUATION_JOB)
-        config = {**EVALUATION, "report_dir": str(root / "reports"), "dataset": "demo"}
-        progress.stage(EVALUATION_JOB, 1, "assets")
-        result = execute_job(job, instance, {**CONSOLE_LOGS, "ops": {"evaluation": {"config": config}}},
-                             tags={"finpulse/launched_by": "evaluate"}, on_event=progress.listener())
-        progress.end()
-        if not result.success:
-            return 1
+        # The path `make evaluate` takes after the graph: it raises SystemExit naming the failure.
+        protocol_fields = set(Protocol.__dataclass_fields__)
+        report = run_evaluation_job(settings, instance, "demo", root / "reports",
+                                    Protocol(**{k: v for k, v in EVALUATION.items() if k in protocol_fields}),
+                                    summary["stage_seconds"], time.perf_counter(), progress,
+                                    search={k: v for k, v in EVALUATION.items() if k not in protocol_fields},
+                                    resources=resources)
+        print(f"evaluation report: {report['json_path']}")
         print(sync(instance, Path(settings.storage_dir) / "evidently_workspace"))
     return 0
 

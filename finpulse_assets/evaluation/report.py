@@ -151,9 +151,13 @@ def markdown(report: dict) -> str:
     ]) + "\n"
 
 
+def report_paths(report_dir: Path) -> tuple[Path, Path]:
+    return report_dir / "evaluation.json", report_dir / "evaluation.md"
+
+
 def write_report(report: dict, report_dir: Path) -> tuple[Path, Path]:
     report_dir.mkdir(parents=True, exist_ok=True)
-    json_path, md_path = report_dir / "evaluation.json", report_dir / "evaluation.md"
+    json_path, md_path = report_paths(report_dir)
     json_path.write_text(json.dumps(report, indent=2, default=str))
     md_path.write_text(markdown(report))
     return json_path, md_path
