@@ -41,6 +41,7 @@ def run_evaluation_job(settings, instance, dataset: str, report_dir: Path, proto
     # The asset knows the graph stages' seconds and its own; the wall clock of the whole command is known here.
     report["runtime"] |= {"evaluation_job_seconds": round(time.perf_counter() - stage_started, 1),
                           "wall_seconds": round(time.perf_counter() - started, 1)}
+    text = markdown(report)
     json_path.write_text(json.dumps(report, indent=2, default=str))
-    md_path.write_text(markdown(report))
-    return {**report, "markdown": markdown(report), "json_path": str(json_path), "md_path": str(md_path)}
+    md_path.write_text(text)
+    return {**report, "markdown": text, "json_path": str(json_path), "md_path": str(md_path)}
