@@ -37,15 +37,15 @@ install: $(VENV)/.installed
 
 # Writes $(DAGSTER_HOME)/dagster.yaml for SQLite or Postgres and creates missing Postgres databases.
 instance: install
-	$(BIN)/python -m finpulse_assets.instance_storage prepare
+	$(BIN)/python -m finpulse_assets.storage.instance prepare
 
 demo: instance
-	$(BIN)/python -m finpulse_assets.cli materialize
+	$(BIN)/python -m finpulse_assets.runs.cli materialize
 
 # Real data: make materialize DATA=../shared/data/stocknet-dev TICKERS=AAPL,... START=2015-01-01 END=2016-01-01
 materialize: instance
 	FINPULSE_DATA=$(DATA) FINPULSE_TICKERS=$(TICKERS) FINPULSE_START=$(START) FINPULSE_END=$(END) \
-		$(BIN)/python -m finpulse_assets.cli materialize
+		$(BIN)/python -m finpulse_assets.runs.cli materialize
 
 test: install
 	$(BIN)/python -m pytest -q
@@ -61,7 +61,7 @@ ui: instance
 # The MLflow UI on the store the model assets log to (runs, metrics, plots, ONNX files, registry).
 mlflow: install
 	mkdir -p $(STORAGE)/mlflow/artifacts
-	$(BIN)/mlflow ui --backend-store-uri "$$(FINPULSE_STORAGE_DIR=$(STORAGE) $(BIN)/python -m finpulse_assets.instance_storage mlflow-uri)" \
+	$(BIN)/mlflow ui --backend-store-uri "$$(FINPULSE_STORAGE_DIR=$(STORAGE) $(BIN)/python -m finpulse_assets.storage.instance mlflow-uri)" \
 		--default-artifact-root $(STORAGE)/mlflow/artifacts -h 127.0.0.1 -p 5000
 
 # The monitoring dashboard: Evidently's UI on http://127.0.0.1:8000, a project per ticker fed by the drift
@@ -97,7 +97,7 @@ benchmark-serving-wrk: install
 # then started and loaded over gRPC. `make test` builds and runs a serving image of its own.
 images: install
 	deployments/images/build_base.sh
-	$(BIN)/python -m finpulse_assets.images $(or $(BENTO),finpulse:latest) buildah
+	$(BIN)/python -m finpulse_assets.deploy.images $(or $(BENTO),finpulse:latest) buildah
 	deployments/images/build_code_image.sh
 	deployments/images/check_code_image.sh
 

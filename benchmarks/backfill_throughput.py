@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from finpulse_assets.progress import Progress
+from finpulse_assets.runs.progress import Progress
 
 ASSETS = "raw_tweets,vader_labels,raw_prices,price_features"
 
@@ -36,7 +36,7 @@ def main() -> None:
                "FINPULSE_END": _day_after(args.last), "FINPULSE_STORAGE_DIR": str(Path(home) / "storage")}
         Path(home, "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
         subprocess.run([sys.executable, "-c", "from dagster import DagsterInstance\n"
-                        "from finpulse_assets.cli import register_tickers\n"
+                        "from finpulse_assets.runs.cli import register_tickers\n"
                         f"register_tickers(DagsterInstance.get(), {tickers!r})"], env=env, check=True)
         started = time.perf_counter()
         days = (_date(args.last) - _date(args.start)).days + 1

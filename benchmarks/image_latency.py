@@ -24,7 +24,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from finpulse_assets.local_net import free_port, wait_for_http  # noqa: E402
+from finpulse_assets.deploy.local_net import free_port, wait_for_http  # noqa: E402
 from serving_load import bento_models, predict_bodies, start_server, stop_server  # noqa: E402
 
 BENTO_ENTRYPOINT = "/home/bentoml/bento/env/docker/entrypoint.sh"
@@ -61,8 +61,8 @@ def interleaved_ms(ports: dict[str, int], body: bytes, requests: int, warmup: in
 def main(argv=None) -> int:
     import bentoml
 
-    from finpulse_assets.image_run import running_image
-    from finpulse_assets.images import image_name, inspect_image
+    from finpulse_assets.deploy.image_run import running_image
+    from finpulse_assets.deploy.images import image_name, inspect_image
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--bento", default="finpulse:latest")

@@ -13,7 +13,7 @@ Side by side in one invocation, each configuration in a fresh process, fresh ins
   subset     optional field `subset`: DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS=1, one planned event per
              asset and run instead of one per partition (Dagster then cannot mark a failed run's partitions failed)
   workers    optional field `w<N>`: the per-ticker runs in N worker processes, as `make demo` and `make evaluate`
-             run them (finpulse_assets/ticker_runs.py; the `delta` layout only, the definitions' own IO manager)
+             run them (finpulse_assets/runs/ticker_runs.py; the `delta` layout only, the definitions' own IO manager)
 
 Timed: `data_assets_job` (raw_tweets, vader_labels, raw_prices, price_features) and `sentiment_features_job`
 (finbert_sentiment, sentiment_features), one run per ticker over all its days, as `make demo` and a UI backfill
@@ -120,7 +120,7 @@ def _prepare_instance(spec: dict, home: Path, stack) -> None:
     os.environ["DAGSTER_EVENT_BATCH_SIZE"] = str(spec["batch"])
     if spec.get("subset"):
         os.environ["DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"] = "1"
-    from finpulse_assets.instance_storage import POSTGRES_INSTANCE_YAML, SQLITE_INSTANCE_YAML, with_database
+    from finpulse_assets.storage.instance import POSTGRES_INSTANCE_YAML, SQLITE_INSTANCE_YAML, with_database
 
     if spec["instance"] == "postgres":
         from finpulse_assets_tests.postgres_support import temporary_database
@@ -168,7 +168,7 @@ def _settings(spec: dict, storage: Path):
 
 
 def _graph(spec: dict, instance, tmp: Path) -> tuple[float, int]:
-    from finpulse_assets.cli import materialize
+    from finpulse_assets.runs.cli import materialize
 
     settings = _settings(spec, tmp / "storage")
     base_model = spec["base_model"]
@@ -194,7 +194,7 @@ def _graph(spec: dict, instance, tmp: Path) -> tuple[float, int]:
 def _floor(spec: dict, instance) -> tuple[float, int]:
     from dagster import IOManager, Output, asset, materialize
 
-    from finpulse_assets.cli import register_tickers
+    from finpulse_assets.runs.cli import register_tickers
     from finpulse_assets.partitions import TICKER_DAY_BACKFILL_POLICY, range_tags, ticker_day_partitions
 
     settings = _settings(spec, Path(tempfile.gettempdir()))

@@ -18,10 +18,10 @@ from pathlib import Path
 
 from dagster import DagsterInstance
 
-from finpulse_assets.cli import CONSOLE_LOGS, register_tickers
+from finpulse_assets.runs.cli import CONSOLE_LOGS, register_tickers
 from finpulse_assets.definitions import DATA_ASSETS_JOB, build_definitions
 from finpulse_assets.partitions import range_tags
-from finpulse_assets.run_launch import execute_job
+from finpulse_assets.runs.launch import execute_job
 from finpulse_assets.settings import Settings
 
 

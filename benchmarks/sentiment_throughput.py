@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from finpulse_assets.market_calendar import assign_trading_day
+from finpulse_assets.features.market_calendar import assign_trading_day
 from finpulse_assets.models.finbert.base_model import OFFLINE_DEFAULT, load_tokenizer, offline_default_dir
 from finpulse_assets.models.finbert.labels import FINBERT_ID2LABEL, column_order
 from finpulse_assets.models.finbert.onnx_export import export_onnx

@@ -30,7 +30,7 @@ import numpy as np
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
-from finpulse_assets.local_net import free_port, wait_for_http  # noqa: E402
+from finpulse_assets.deploy.local_net import free_port, wait_for_http  # noqa: E402
 
 TWEETS = ["$AAPL record quarter, strong upgrade from analysts", "awful guidance, lawsuit risk, selling here",
           "shares trade flat today ahead of the report", "bullish breakout on heavy volume",
@@ -101,7 +101,7 @@ def predict_bodies(tickers: list[str], days: int, n: int = 64) -> list[bytes]:
 
 def tiny_bento(home: Path) -> tuple[str, list[str], int]:
     """A bento of the tiny test models (seconds to build), for machines without the demo storage."""
-    from finpulse_assets.bento_packaging import build_bento, save_serving_models
+    from finpulse_assets.deploy.bento_packaging import build_bento, save_serving_models
     from finpulse_assets_tests.serving_support import TICKERS, WINDOW, tiny_finbert_onnx, tiny_lstm_onnx
 
     save_serving_models(tiny_lstm_onnx(home), tiny_finbert_onnx(home), TICKERS)

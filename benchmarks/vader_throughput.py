@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from finpulse_assets.progress import Progress
+from finpulse_assets.runs.progress import Progress
 
 
 def main() -> None:
@@ -38,7 +38,7 @@ def main() -> None:
 
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-    from finpulse_assets.cleaning import clean_tweets
+    from finpulse_assets.sources.cleaning import clean_tweets
     from finpulse_assets.sentiment.vader import vader_scores
     from finpulse_assets.sources.kaggle_csv import KaggleCsvTweetSource
 
@@ -81,9 +81,9 @@ def _through_asset(tweets_dir: Path, tickers: list[str], instance_kind: str) -> 
     from dagster import DagsterInstance, materialize
 
     from finpulse_assets.assets.tweets import build_tweet_assets
-    from finpulse_assets.cli import CONSOLE_LOGS
+    from finpulse_assets.runs.cli import CONSOLE_LOGS
     from finpulse_assets.definitions import build_definitions
-    from finpulse_assets.instance_storage import SQLITE_INSTANCE_YAML
+    from finpulse_assets.storage.instance import SQLITE_INSTANCE_YAML
     from finpulse_assets.partitions import range_tags, ticker_day_partitions, ticker_partitions
     from finpulse_assets.settings import Settings
 

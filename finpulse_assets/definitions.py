@@ -14,7 +14,7 @@ warnings.filterwarnings("ignore", category=BetaWarning)
 warnings.filterwarnings("ignore", category=PreviewWarning)
 
 from finpulse_assets.assets.bento import PACKAGING_JOB, build_bento_assets
-from finpulse_assets.bento_export import BentoExport
+from finpulse_assets.deploy.bento_export import BentoExport
 from finpulse_assets.assets.drift import build_drift_assets
 from finpulse_assets.assets.embeddings import build_embedding_assets
 from finpulse_assets.assets.evaluation import build_evaluation_assets
@@ -26,13 +26,13 @@ from finpulse_assets.assets.prices import build_price_assets
 from finpulse_assets.assets.sentiment import build_sentiment_assets
 from finpulse_assets.assets.training import build_training_assets
 from finpulse_assets.assets.tweets import build_tweet_assets
-from finpulse_assets.instance_storage import configured_mlflow_uri
+from finpulse_assets.storage.instance import configured_mlflow_uri
 from finpulse_assets.io_managers.delta import PartitionedDeltaIOManager
-from finpulse_assets.mlflow_tracking import MlflowTracking
-from finpulse_assets.model_store import ModelStore
+from finpulse_assets.models.mlflow_tracking import MlflowTracking
+from finpulse_assets.models.store import ModelStore
 from finpulse_assets.monitoring.report_store import ReportStore
 from finpulse_assets.monitoring.settings import MonitoringSettings
-from finpulse_assets.object_storage import ObjectStorage
+from finpulse_assets.storage.object_storage import ObjectStorage
 from finpulse_assets.partitions import ticker_day_partitions
 from finpulse_assets.resources import price_source, tweet_source
 from finpulse_assets.sensors.drift_retrain import build_drift_retrain_sensor

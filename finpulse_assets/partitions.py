@@ -111,6 +111,6 @@ def key_for(ticker: str, day: date) -> str:
 def range_tags(ticker: str, first: date, last: date) -> dict[str, str]:
     """Run tags for one run over a ticker's days first..last (inclusive), as a single-run backfill sets them."""
     # Dagster's public API sets these only through backfills; a run of its own needs the tags themselves.
-    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+    from finpulse_assets.dagster_private import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
     return {ASSET_PARTITION_RANGE_START_TAG: key_for(ticker, first), ASSET_PARTITION_RANGE_END_TAG: key_for(ticker, last)}

@@ -18,7 +18,7 @@ def _need_dir(kind: str, value: str, variable: str) -> str:
 
 def s3_landing(kind: str, variable: str):
     """The landing prefix of the configured object storage (FINPULSE_S3_*)."""
-    from finpulse_assets.object_storage import ObjectStorage
+    from finpulse_assets.storage.object_storage import ObjectStorage
     from finpulse_assets.sources.s3_landing import S3Landing
 
     storage = ObjectStorage.from_env()

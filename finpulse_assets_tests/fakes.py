@@ -5,7 +5,7 @@ from datetime import date
 
 import pandas as pd
 
-from finpulse_assets.market_calendar import trading_days
+from finpulse_assets.features.market_calendar import trading_days
 from finpulse_assets.sources.base import PriceSource, SourceFileError, TweetSource
 
 

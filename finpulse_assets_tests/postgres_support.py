@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy
 
-from finpulse_assets.instance_storage import POSTGRES_INSTANCE_YAML, with_database
+from finpulse_assets.storage.instance import POSTGRES_INSTANCE_YAML, with_database
 
 ADMIN_URL = os.environ.get("FINPULSE_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
 

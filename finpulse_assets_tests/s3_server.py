@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import boto3
 import pytest
 
-from finpulse_assets.local_net import free_port
+from finpulse_assets.deploy.local_net import free_port
 
 ACCESS_KEY = "finpulse-test"
 SECRET_KEY = "finpulse-test-secret"

@@ -27,7 +27,7 @@ CHAMPION = {"status": "champion", "model_name": "test", "model_version": "1"}
 
 def bars(ticker: str, start: str = "2024-01-02", days: int = 120, seed: int = 0) -> pd.DataFrame:
     """Daily bars on NYSE trading days: a random walk with consistent open/high/low."""
-    from finpulse_assets.market_calendar import trading_days
+    from finpulse_assets.features.market_calendar import trading_days
 
     dates = trading_days(pd.Timestamp(start).date(), (pd.Timestamp(start) + pd.Timedelta(days=days * 2)).date())[:days]
     rng = np.random.default_rng(seed)
@@ -150,7 +150,7 @@ class Served:
 
         from starlette.testclient import TestClient
 
-        from finpulse_assets.bento_packaging import SERVICE_MODULE, forget_service, save_serving_models
+        from finpulse_assets.deploy.bento_packaging import SERVICE_MODULE, forget_service, save_serving_models
         from finpulse_assets.settings import PROJECT_ROOT
 
         self.root = root

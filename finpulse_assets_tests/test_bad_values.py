@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from finpulse_assets.cleaning import REPEAT_COLUMN, clean_prices, clean_tweets
+from finpulse_assets.sources.cleaning import REPEAT_COLUMN, clean_prices, clean_tweets
 from finpulse_assets.sources import kaggle_csv, yahoo_csv
 from finpulse_assets.sources.kaggle_csv import KaggleCsvTweetSource
 from finpulse_assets.sources.yahoo_csv import YahooCsvPriceSource

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from dagster import Failure, build_asset_context
 
-from finpulse_assets.bento_export import BentoExport
-from finpulse_assets.local_net import free_port, wait_for_http
-from finpulse_assets.bento_packaging import ModelRefused, check_servable, serving_requirements
+from finpulse_assets.deploy.bento_export import BentoExport
+from finpulse_assets.deploy.local_net import free_port, wait_for_http
+from finpulse_assets.deploy.bento_packaging import ModelRefused, check_servable, serving_requirements
 from finpulse_assets.settings import PROJECT_ROOT
 from finpulse_assets_tests.s3_server import create_bucket, s3_endpoint  # noqa: F401 (fixture)
 from finpulse_assets_tests.serving_support import (
@@ -104,7 +104,7 @@ def test_the_built_bento_is_exported_to_s3_as_a_bento_archive(built, s3_endpoint
 
     from dagster import build_resources
 
-    from finpulse_assets.object_storage import ObjectStorage
+    from finpulse_assets.storage.object_storage import ObjectStorage
 
     create_bucket(s3_endpoint, "finpulse-bentos")
     for name, value in s3_endpoint.env("finpulse-bentos").items():

@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from finpulse_assets.cleaning import clean_prices, clean_tweets
+from finpulse_assets.sources.cleaning import clean_prices, clean_tweets
 
 
 def _tweets(**overrides):

@@ -8,9 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from dagster import DagsterInstance, RunsFilter
-from dagster._core.storage.tags import REPOSITORY_LABEL_TAG
+from finpulse_assets.dagster_private import REPOSITORY_LABEL_TAG
 
-from finpulse_assets.cli import main, materialize, print_summary
+from finpulse_assets.runs.cli import main, materialize, print_summary
 from finpulse_assets.definitions import DATA_ASSETS_JOB, JOB_ORDER
 from finpulse_assets.settings import Settings
 from finpulse_assets_tests.stored import stored_partition
@@ -29,7 +29,7 @@ def _env(tmp_path):
 def test_dagster_cli_materializes_one_partition(tmp_path):
     env = _env(tmp_path)
     subprocess.run([sys.executable, "-c", "from dagster import DagsterInstance\n"
-                    "from finpulse_assets.cli import register_tickers\n"
+                    "from finpulse_assets.runs.cli import register_tickers\n"
                     "register_tickers(DagsterInstance.get(), ['AAPL', 'MSFT'])"], env=env, check=True, cwd=ROOT)
     done = subprocess.run([sys.executable, "-m", "dagster", "asset", "materialize", "-m", "finpulse_assets.definitions",
                            "--select", "raw_prices", "--partition", "2024-03-05|MSFT"],

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from finpulse_assets.cpu_share import WORKER_CORES_ENV, worker_cores, worker_share
+from finpulse_assets.runs.cpu_share import WORKER_CORES_ENV, worker_cores, worker_share
 from finpulse_assets.models.lstm.serving import session_options
 
 

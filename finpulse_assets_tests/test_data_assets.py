@@ -12,7 +12,7 @@ from finpulse_assets.assets.tweets import build_tweet_assets
 from finpulse_assets.features.price import FEATURE_COLUMNS
 from finpulse_assets.io_managers.delta import PartitionedDeltaIOManager
 from finpulse_assets.partitions import key_for, range_tags, ticker_day_partitions, ticker_partitions
-from finpulse_assets.schemas import RawPrices
+from finpulse_assets.assets.schemas import RawPrices
 from finpulse_assets.settings import Settings
 from finpulse_assets_tests.fakes import FakePriceSource, FakeTweetSource, price_rows, tweet_rows
 from finpulse_assets_tests.stored import last_commit_partitions, stored_partition, stored_ticker

@@ -9,7 +9,7 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from finpulse_assets.cleaning import clean_prices, clean_tweets
+from finpulse_assets.sources.cleaning import clean_prices, clean_tweets
 from finpulse_assets.features.price import features_by_ticker
 from finpulse_assets.features.training_set import MODEL_FEATURE_COLUMNS, SENTIMENT_FEATURE_COLUMNS, join_features
 from finpulse_assets.monitoring.drift import drift_inputs, run_drift_report

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from finpulse_assets.cleaning import clean_prices, clean_tweets
-from finpulse_assets.market_calendar import (
+from finpulse_assets.sources.cleaning import clean_prices, clean_tweets
+from finpulse_assets.features.market_calendar import (
     MARKET_TZ,
     assign_trading_day,
     next_trading_day,

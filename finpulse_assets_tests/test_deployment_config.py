@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 from dagster import DagsterInstance
-from dagster._core.run_coordinator import QueuedRunCoordinator  # the class dagster.yaml names; no public alias
+from finpulse_assets.dagster_private import QueuedRunCoordinator  # the class dagster.yaml names; no public alias
 
 from finpulse_assets.partitions import TICKER_RUN_TAG
 from finpulse_assets.deploy.local_topology import (
@@ -22,7 +22,7 @@ from finpulse_assets.deploy.local_topology import (
     INSTANCE_YAML,
     WORKSPACE_YAML,
 )
-from finpulse_assets.instance_storage import POSTGRES_INSTANCE_YAML, RUN_MONITORING_YAML
+from finpulse_assets.storage.instance import POSTGRES_INSTANCE_YAML, RUN_MONITORING_YAML
 from finpulse_assets.serving.auth import OPEN_PATHS
 from finpulse_assets_tests.postgres_support import temporary_database
 

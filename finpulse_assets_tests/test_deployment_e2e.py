@@ -20,7 +20,7 @@ import pytest
 
 import boto3
 
-from finpulse_assets.local_net import free_port
+from finpulse_assets.deploy.local_net import free_port
 from finpulse_assets.deploy.local_topology import S3_BUCKET_ENV, Topology, graphql
 from finpulse_assets.partitions import key_for
 from finpulse_assets.sensors.new_data import NEW_DATA_SENSOR

@@ -10,7 +10,7 @@ from dagster import build_asset_context
 
 from finpulse_assets.assets.evaluation import EvaluationConfig, build_evaluation_assets
 from finpulse_assets.evaluation.candidates import EMBEDDINGS, FINBERT, PRICE_ONLY
-from finpulse_assets.mlflow_tracking import MlflowTracking
+from finpulse_assets.models.mlflow_tracking import MlflowTracking
 from finpulse_assets.models.lstm.synthetic import synthetic_frame
 from finpulse_assets.sentiment.daily import SENTIMENT_FEATURE_COLUMNS
 

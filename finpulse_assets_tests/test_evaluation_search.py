@@ -8,7 +8,7 @@ from finpulse_assets.evaluation.candidates import ALSTM_FINBERT, EMBEDDINGS, PRI
 from finpulse_assets.evaluation.protocol import Protocol
 from finpulse_assets.evaluation.search import SearchSettings, importance_png, search_variant, suggest
 from finpulse_assets.evaluation.selection import FitSettings
-from finpulse_assets.mlflow_tracking import MlflowTracking
+from finpulse_assets.models.mlflow_tracking import MlflowTracking
 from finpulse_assets.models.lstm.model import LSTMConfigParams
 from finpulse_assets.models.lstm.synthetic import synthetic_frame
 

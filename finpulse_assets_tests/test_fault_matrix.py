@@ -18,9 +18,9 @@ import pandas as pd
 import pytest
 from dagster import AssetKey, DagsterInstance, materialize
 
-from finpulse_assets.cli import materialize as materialize_stages
+from finpulse_assets.runs.cli import materialize as materialize_stages
 from finpulse_assets.definitions import build_definitions
-from finpulse_assets.market_calendar import trading_days
+from finpulse_assets.features.market_calendar import trading_days
 from finpulse_assets.partitions import key_for, range_tags, ticker_partitions
 from finpulse_assets.settings import Settings
 from finpulse_assets.sources import kaggle_csv, yahoo_csv
@@ -325,7 +325,7 @@ def test_a_changed_bundle_file_is_refused_at_service_start(tmp_path):
 # --- operations -------------------------------------------------------------------------------------------
 
 def test_a_stale_tmp_dir_of_a_killed_writer_is_removed_at_the_next_write(tmp_path):
-    from finpulse_assets.model_store import staged_dir
+    from finpulse_assets.models.store import staged_dir
 
     final = tmp_path / "models" / "lstm" / "v1"
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
@@ -357,13 +357,13 @@ def test_a_killed_run_is_marked_failed_by_run_monitoring(tmp_path):
     import logging
 
     # The daemon's per-run monitoring step (private): starting the daemon itself would need a workspace server.
-    from dagster._daemon.monitoring.run_monitoring import monitor_started_run
+    from finpulse_assets.dagster_private import monitor_started_run
     from dagster import DagsterRunStatus, RunsFilter
 
     home = tmp_path / "dagster_home"
     env = {**os.environ, "DAGSTER_HOME": str(home)}
     env.pop("FINPULSE_PG_URL", None)
-    made = subprocess.run([sys.executable, "-m", "finpulse_assets.instance_storage", "prepare"],
+    made = subprocess.run([sys.executable, "-m", "finpulse_assets.storage.instance", "prepare"],
                           capture_output=True, text=True, env=env)
     assert made.returncode == 0, made.stderr
     worker = subprocess.Popen([sys.executable, "-c", KILLED_RUN], env=env, stdout=subprocess.DEVNULL,

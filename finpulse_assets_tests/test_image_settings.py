@@ -1,8 +1,8 @@
-"""finpulse_assets.images without building: when the bento asset builds an image, with what, and its errors."""
+"""finpulse_assets.deploy.images without building: when the bento asset builds an image, with what, and its errors."""
 
 import pytest
 
-from finpulse_assets.images import ImageBuildFailed, containerize, containerize_command
+from finpulse_assets.deploy.images import ImageBuildFailed, containerize, containerize_command
 
 
 def test_without_a_configured_builder_the_command_is_recorded_not_run(monkeypatch):

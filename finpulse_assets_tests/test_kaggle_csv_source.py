@@ -5,7 +5,7 @@ import os
 import pandas as pd
 import pytest
 
-from finpulse_assets.cleaning import REPEAT_COLUMN, clean_tweets
+from finpulse_assets.sources.cleaning import REPEAT_COLUMN, clean_tweets
 from finpulse_assets.sources import kaggle_csv
 from finpulse_assets.sources.base import RAW_TWEET_COLUMNS, SourceFileError
 from finpulse_assets.sources.kaggle_csv import KaggleCsvTweetSource

@@ -17,8 +17,8 @@ from dagster import AssetKey, asset, materialize
 
 from finpulse_assets.assets.lstm import LSTMConfig, _params, build_lstm_assets
 from finpulse_assets.features.price import FEATURE_COLUMNS
-from finpulse_assets.mlflow_tracking import MlflowTracking
-from finpulse_assets.model_store import ModelStore
+from finpulse_assets.models.mlflow_tracking import MlflowTracking
+from finpulse_assets.models.store import ModelStore
 from finpulse_assets_tests.serving_support import TICKERS, WINDOW, history, tiny_finbert_onnx, training_frame
 
 CONFIG = {"architecture": "alstm", "adversarial": True, "adversarial_epsilon": 0.05, "adversarial_beta": 0.5,

@@ -4,7 +4,7 @@ from datetime import date
 
 import pandas as pd
 
-from finpulse_assets.market_calendar import assign_trading_day, closure_reason, next_trading_day, trading_days
+from finpulse_assets.features.market_calendar import assign_trading_day, closure_reason, next_trading_day, trading_days
 
 
 def test_known_closures_and_counts():

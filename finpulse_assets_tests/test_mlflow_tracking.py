@@ -2,7 +2,7 @@
 
 import pytest
 
-from finpulse_assets.mlflow_tracking import CHAMPION_ALIAS, MlflowTracking
+from finpulse_assets.models.mlflow_tracking import CHAMPION_ALIAS, MlflowTracking
 
 
 @pytest.fixture(scope="module")

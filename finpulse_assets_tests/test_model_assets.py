@@ -17,12 +17,12 @@ import pandas as pd
 import pytest
 from dagster import AssetKey, DagsterInstance, materialize
 
-from finpulse_assets.cli import materialize as materialize_stages
+from finpulse_assets.runs.cli import materialize as materialize_stages
 from finpulse_assets.definitions import build_definitions
 from finpulse_assets.features.training_set import MODEL_FEATURE_COLUMNS
 from finpulse_assets.io_managers.delta import PartitionedDeltaIOManager
-from finpulse_assets.market_calendar import is_trading_day, next_trading_day, trading_days
-from finpulse_assets.mlflow_tracking import CHAMPION_ALIAS, MlflowTracking
+from finpulse_assets.features.market_calendar import is_trading_day, next_trading_day, trading_days
+from finpulse_assets.models.mlflow_tracking import CHAMPION_ALIAS, MlflowTracking
 from finpulse_assets.partitions import range_tags
 from finpulse_assets.sentiment.daily import NEUTRAL_VALUES, SENTIMENT_FEATURE_COLUMNS
 from finpulse_assets.settings import Settings

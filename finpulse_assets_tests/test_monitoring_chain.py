@@ -13,9 +13,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from dagster import AssetKey, Output, asset, build_sensor_context, instance_for_test, materialize
-from dagster._core.storage.tags import SENSOR_NAME_TAG
+from finpulse_assets.dagster_private import SENSOR_NAME_TAG
 
-from finpulse_assets.cli import DEMO_RECENT_DAYS
+from finpulse_assets.runs.cli import DEMO_RECENT_DAYS
 from finpulse_assets.definitions import (
     FORECAST_MODEL_JOB,
     JOB_ORDER,
@@ -23,7 +23,7 @@ from finpulse_assets.definitions import (
     PACKAGING_JOB,
     SENTIMENT_MODEL_JOB,
 )
-from finpulse_assets.market_calendar import closure_reason
+from finpulse_assets.features.market_calendar import closure_reason
 from finpulse_assets.partitions import key_for
 from finpulse_assets.sensors.drift_retrain import DRIFT_RETRAIN_SENSOR
 from finpulse_assets.sensors.packaging import PACKAGING_SENSOR
@@ -45,7 +45,7 @@ class MonitoredChain(model_chain.Chain):
         self.defs = model_chain.build_definitions(self.settings, self.resources)
 
     def run_demo(self):
-        from finpulse_assets.cli import materialize as materialize_stages
+        from finpulse_assets.runs.cli import materialize as materialize_stages
 
         jobs = [j for j in JOB_ORDER if j != PACKAGING_JOB]  # packaging is what the sensor requests later
         return materialize_stages(self.settings, self.instance, jobs, run_config=self.run_config,

@@ -8,9 +8,9 @@ import pytest
 from dagster import AssetKey, DagsterInstance, DagsterRunStatus, RunsFilter
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
 
-from finpulse_assets.cli import materialize, register_tickers
+from finpulse_assets.runs.cli import materialize, register_tickers
 from finpulse_assets.definitions import DATA_ASSETS_JOB, build_definitions
-from finpulse_assets.mlflow_tracking import CHAMPION_ALIAS, MlflowTracking
+from finpulse_assets.models.mlflow_tracking import CHAMPION_ALIAS, MlflowTracking
 from finpulse_assets.partitions import key_for, range_tags
 from finpulse_assets.settings import Settings
 from finpulse_assets_tests.stored import stored_ticker

@@ -1,8 +1,8 @@
-"""The progress line of long commands (finpulse_assets/progress.py): terminal and log output."""
+"""The progress line of long commands (finpulse_assets/runs/progress.py): terminal and log output."""
 
 import io
 
-from finpulse_assets.progress import Progress
+from finpulse_assets.runs.progress import Progress
 
 
 class Clock:

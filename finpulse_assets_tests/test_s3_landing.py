@@ -8,9 +8,9 @@ import pytest
 from dagster import AssetKey, DagsterInstance, build_resources, instance_for_test, materialize
 from deltalake import DeltaTable
 
-from finpulse_assets.cleaning import REPEAT_COLUMN
+from finpulse_assets.sources.cleaning import REPEAT_COLUMN
 from finpulse_assets.definitions import build_definitions
-from finpulse_assets.object_storage import ObjectStorage
+from finpulse_assets.storage.object_storage import ObjectStorage
 from finpulse_assets.partitions import key_for
 from finpulse_assets.resources import price_source, tweet_source
 from finpulse_assets.sensors.new_data import NEW_DATA_SENSOR

@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 from dagster import build_resources
 
-from finpulse_assets.model_store import ModelStore, staged_dir
+from finpulse_assets.models.store import ModelStore, staged_dir
 from finpulse_assets.monitoring.report_store import LIBRARY_FILE, ReportStore, snapshot_json_path
-from finpulse_assets.object_storage import ObjectStorage
-from finpulse_assets.s3_folder import COMPLETE_MARKER, RemoteNotFound
+from finpulse_assets.storage.object_storage import ObjectStorage
+from finpulse_assets.storage.s3_folder import COMPLETE_MARKER, RemoteNotFound
 from finpulse_assets_tests.s3_server import create_bucket, s3_endpoint  # noqa: F401 (fixture)
 
 BUCKET = "finpulse-published"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from finpulse_assets.instance_storage import (
+from finpulse_assets.storage.instance import (
     POSTGRES_INSTANCE_YAML,
     SQLITE_INSTANCE_YAML,
     StorageConfigError,

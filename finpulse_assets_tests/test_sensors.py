@@ -15,9 +15,9 @@ from dagster import (
     instance_for_test,
     materialize,
 )
-from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
+from finpulse_assets.dagster_private import DagsterRun, DagsterRunStatus
 from finpulse_assets.partitions import TICKER_RUN_TAG
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG, SENSOR_NAME_TAG
+from finpulse_assets.dagster_private import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG, SENSOR_NAME_TAG
 
 from finpulse_assets.definitions import FORECAST_MODEL_JOB, PACKAGING_JOB, SENTIMENT_MODEL_JOB, build_definitions
 from finpulse_assets.partitions import key_for

@@ -51,7 +51,7 @@ def test_predict_answers_in_order_with_the_next_trading_day(client):
     assert response.status_code == 200, response.text
     body = response.json()
     assert [row["ticker"] for row in body] == ["AAA", "BBB"]
-    from finpulse_assets.market_calendar import next_trading_day
+    from finpulse_assets.features.market_calendar import next_trading_day
 
     for item, row in zip(items, body):
         last = item["history"][-1]

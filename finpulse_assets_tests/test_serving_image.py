@@ -13,9 +13,9 @@ import subprocess
 import pytest
 from dagster import build_asset_context
 
-from finpulse_assets.bento_export import BentoExport
-from finpulse_assets.local_net import free_port, wait_for_http
-from finpulse_assets.images import BUILDAH_ENV, CONTAINERIZE_ENV, base_image
+from finpulse_assets.deploy.bento_export import BentoExport
+from finpulse_assets.deploy.local_net import free_port, wait_for_http
+from finpulse_assets.deploy.images import BUILDAH_ENV, CONTAINERIZE_ENV, base_image
 from finpulse_assets.settings import PROJECT_ROOT
 from finpulse_assets_tests.serving_support import (
     TICKERS,
@@ -77,7 +77,7 @@ def test_bento_asset_records_the_image_it_built(serving_image):
 
 
 def test_serving_image_answers_readyz_predict_and_sentiment(serving_image, tmp_path):
-    from finpulse_assets.image_run import running_image
+    from finpulse_assets.deploy.image_run import running_image
 
     port = free_port()
     command = [BENTO_ENTRYPOINT, "--host", "127.0.0.1", "--port", str(port)]

@@ -8,9 +8,9 @@ import pytest
 from dagster import DagsterInstance
 
 from finpulse_assets.assets.embeddings import COUNT_COLUMN, daily_embedding_features, embed_by_day, embedding_names
-from finpulse_assets.cli import materialize as materialize_stages
+from finpulse_assets.runs.cli import materialize as materialize_stages
 from finpulse_assets.definitions import TEXT_FEATURES_JOB, TEXT_MODEL_JOB
-from finpulse_assets.market_calendar import is_trading_day
+from finpulse_assets.features.market_calendar import is_trading_day
 from finpulse_assets.models.embeddings.encoder import OnnxTweetEncoder
 from finpulse_assets.partitions import TickerDay
 from finpulse_assets.settings import Settings

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from finpulse_assets.local_net import free_port, wait_for_http
+from finpulse_assets.deploy.local_net import free_port, wait_for_http
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -236,7 +236,7 @@ def test_the_dashboard_panels_have_data(stack, page):
 
 def test_a_backfill_launched_from_the_ui_succeeds(stack, page):
     from dagster import DagsterInstance
-    from dagster._core.execution.backfill import BulkActionStatus
+    from finpulse_assets.dagster_private import BulkActionStatus
 
     page.goto(dagster_url(stack, "/assets/raw_prices"))
     page.get_by_role("button", name=re.compile("Materialize")).first.click()

@@ -11,7 +11,7 @@ import finpulse_assets.assets.tweets
 from finpulse_assets.assets.partitioned import SCHEMA_CHECK
 from finpulse_assets.assets.tweets import build_tweet_assets
 from finpulse_assets.io_managers.delta import PartitionedDeltaIOManager
-from finpulse_assets.schemas import RawTweets
+from finpulse_assets.assets.schemas import RawTweets
 from finpulse_assets.partitions import range_tags, ticker_day_partitions, ticker_partitions
 from finpulse_assets.settings import Settings
 from finpulse_assets.storage.ticker_day_table import TickerDayTable

@@ -6,7 +6,7 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from finpulse_assets.cleaning import clean_prices
+from finpulse_assets.sources.cleaning import clean_prices
 from finpulse_assets.sources import yahoo_csv
 from finpulse_assets.sources.base import RAW_PRICE_COLUMNS, SourceFileError
 from finpulse_assets.sources.yahoo_csv import YahooCsvPriceSource

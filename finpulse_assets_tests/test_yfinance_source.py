@@ -9,7 +9,7 @@ import yfinance
 import yfinance.multi
 from yfinance.exceptions import YFRateLimitError
 
-from finpulse_assets.cleaning import clean_prices
+from finpulse_assets.sources.cleaning import clean_prices
 from finpulse_assets.sources import yfinance_source
 from finpulse_assets.sources.base import RAW_PRICE_COLUMNS, SourceFileError
 from finpulse_assets.sources.yfinance_source import YFinancePriceSource, YFinanceRateLimitError

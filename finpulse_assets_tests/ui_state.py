@@ -11,12 +11,12 @@ from pathlib import Path
 
 from dagster import DagsterInstance
 
-from finpulse_assets.cli import materialize, print_summary
+from finpulse_assets.runs.cli import materialize, print_summary
 from finpulse_assets.definitions import JOB_ORDER
 from finpulse_assets.evaluation.protocol import Protocol
 from finpulse_assets.evaluation.run_job import run_evaluation_job
 from finpulse_assets.monitoring.dashboard import sync
-from finpulse_assets.progress import Progress
+from finpulse_assets.runs.progress import Progress
 from finpulse_assets.settings import Settings
 from finpulse_assets.sources.demo import DemoPriceSource, DemoTweetSource
 from finpulse_assets_tests import test_model_assets as model_chain

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from dagster import AssetExecutionContext, AssetIn, Failure, MetadataValue, Output, asset
 
-from finpulse_assets.bento_export import BentoExport
+from finpulse_assets.deploy.bento_export import BentoExport
 
 PACKAGING_JOB = "packaging_job"
 
@@ -34,8 +34,8 @@ def build_bento_assets(tickers: Sequence[str], storage_dir: str):
         it. With object storage configured, exports the bento to s3://<bucket>/<prefix>/bentos/<tag>.bento.
         `make serve` serves the latest bento on 127.0.0.1:3030.
         """
-        from finpulse_assets.images import ImageBuildFailed, containerize
-        from finpulse_assets.bento_packaging import (
+        from finpulse_assets.deploy.images import ImageBuildFailed, containerize
+        from finpulse_assets.deploy.bento_packaging import (
             ModelRefused,
             bento_mib,
             build_bento,

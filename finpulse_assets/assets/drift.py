@@ -13,12 +13,12 @@ from pydantic import Field
 from finpulse_assets.assets.partitioned import emit, run_partitions, schema_check_spec
 from finpulse_assets.assets.reporting import png_markdown
 from finpulse_assets.features.training_set import MODEL_FEATURE_COLUMNS, SENTIMENT_FEATURE_COLUMNS, join_features
-from finpulse_assets.market_calendar import closure_reason
+from finpulse_assets.features.market_calendar import closure_reason
 from finpulse_assets.monitoring.drift import COLUMN_P_VALUE, drift_inputs, run_drift_report
 from finpulse_assets.monitoring.plots import drift_over_time_png
 from finpulse_assets.monitoring.report_store import ReportStore
 from finpulse_assets.partitions import TICKER_DAY_BACKFILL_POLICY, day_window_mapping
-from finpulse_assets.schemas import DriftReport
+from finpulse_assets.assets.schemas import DriftReport
 
 # Calendar days of features loaded up to t: room for a window of up to MAX_WINDOW_DAYS trading days.
 LOOKBACK_CALENDAR_DAYS = 45

@@ -23,8 +23,8 @@ from dagster import (
 from pydantic import Field
 
 from finpulse_assets.assets.partitioned import emit, run_partitions, schema_check_spec, split_by_partition
-from finpulse_assets.market_calendar import is_trading_day
-from finpulse_assets.model_store import ModelStore, content_key, staged_dir
+from finpulse_assets.features.market_calendar import is_trading_day
+from finpulse_assets.models.store import ModelStore, content_key, staged_dir
 from finpulse_assets.partitions import TICKER_DAY_BACKFILL_POLICY
 
 PARITY_CHECK = "onnx_parity"

@@ -14,7 +14,7 @@ from dagster import AssetExecutionContext, AssetIn, Config, MetadataValue, Outpu
 from pydantic import Field
 
 from finpulse_assets.assets.reporting import png_markdown
-from finpulse_assets.mlflow_tracking import MlflowTracking
+from finpulse_assets.models.mlflow_tracking import MlflowTracking
 from finpulse_assets.settings import PROJECT_ROOT
 
 

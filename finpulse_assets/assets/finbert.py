@@ -32,8 +32,8 @@ from dagster import (
 from pydantic import Field
 
 from finpulse_assets.assets.reporting import mib, mlflow_tags, registry_text, sha256_tags
-from finpulse_assets.mlflow_tracking import MlflowTracking
-from finpulse_assets.model_store import ModelStore, content_key, frame_fingerprint, staged_dir
+from finpulse_assets.models.mlflow_tracking import MlflowTracking
+from finpulse_assets.models.store import ModelStore, content_key, frame_fingerprint, staged_dir
 from finpulse_assets.models.integrity import file_hashes, verify_files
 
 FINBERT_REGISTERED_MODEL = "finpulse-finbert"

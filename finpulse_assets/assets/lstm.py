@@ -25,8 +25,8 @@ from pydantic import Field
 
 from finpulse_assets.assets.reporting import mib, mlflow_tags, png_markdown, registry_text, sha256_tags
 from finpulse_assets.features.training_set import model_feature_columns, sentiment_set
-from finpulse_assets.mlflow_tracking import MlflowTracking
-from finpulse_assets.model_store import ModelStore, content_key, frame_fingerprint, staged_dir
+from finpulse_assets.models.mlflow_tracking import MlflowTracking
+from finpulse_assets.models.store import ModelStore, content_key, frame_fingerprint, staged_dir
 from finpulse_assets.models.integrity import file_hashes, verify_files
 
 LSTM_REGISTERED_MODEL = "finpulse-lstm"

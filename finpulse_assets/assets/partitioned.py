@@ -26,7 +26,7 @@ from dagster import (
     Output,
 )
 
-from finpulse_assets.market_calendar import closure_reason
+from finpulse_assets.features.market_calendar import closure_reason
 from finpulse_assets.partitions import TickerDay, parse_keys
 
 SCHEMA_CHECK = "schema_valid"

@@ -13,7 +13,7 @@ from finpulse_assets.assets.reporting import png_markdown
 from finpulse_assets.monitoring.plots import errors_over_time_png
 from finpulse_assets.monitoring.prediction_errors import ROLLING_WINDOW, prediction_errors, summary_numbers
 from finpulse_assets.partitions import TICKER_DAY_BACKFILL_POLICY, day_window_mapping
-from finpulse_assets.schemas import PredictionErrors
+from finpulse_assets.assets.schemas import PredictionErrors
 
 # Calendar days back that hold the ROLLING_WINDOW previous forecasts (20 trading days fit in 45).
 LOOKBACK_CALENDAR_DAYS = 45

@@ -12,11 +12,11 @@ from dagster import (
 from finpulse_assets.assets.partitioned import emit, run_partitions, schema_check_spec, split_by_partition
 from finpulse_assets.features.training_set import join_features
 # forecast_frame lives in a dagster-free module: the BentoML service serves with the same code.
-from finpulse_assets.model_store import ModelStore
+from finpulse_assets.models.store import ModelStore
 from finpulse_assets.models.integrity import ModelIntegrityError
 from finpulse_assets.models.lstm.forecast import forecast_frame, verify_export
 from finpulse_assets.partitions import TICKER_DAY_BACKFILL_POLICY, day_window_mapping
-from finpulse_assets.schemas import Predictions
+from finpulse_assets.assets.schemas import Predictions
 
 # Calendar days of features loaded before t: a window of up to MAX_WINDOW trading days fits in them.
 LOOKBACK_CALENDAR_DAYS = 60

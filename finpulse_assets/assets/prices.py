@@ -14,11 +14,11 @@ from dagster import (
 
 from finpulse_assets.assets.completeness import ReplaceConfig, guard_replacement
 from finpulse_assets.assets.partitioned import emit, run_partitions, schema_check_spec, split_by_partition
-from finpulse_assets.cleaning import clean_prices
-from finpulse_assets.market_calendar import is_trading_day
+from finpulse_assets.sources.cleaning import clean_prices
+from finpulse_assets.features.market_calendar import is_trading_day
 from finpulse_assets.features.price import LOOKAHEAD_CALENDAR_DAYS, LOOKBACK_CALENDAR_DAYS, features_by_ticker
 from finpulse_assets.partitions import TICKER_DAY_BACKFILL_POLICY, day_window_mapping
-from finpulse_assets.schemas import PriceFeatures, RawPrices
+from finpulse_assets.assets.schemas import PriceFeatures, RawPrices
 from finpulse_assets.sources.base import PriceSource
 
 # price_features of day t reads raw_prices from t - LOOKBACK to t + LOOKAHEAD

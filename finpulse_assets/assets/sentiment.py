@@ -8,10 +8,10 @@ from dagster import AssetExecutionContext, AssetIn, Config, Failure, asset
 from pydantic import Field
 
 from finpulse_assets.assets.partitioned import emit, run_partitions, schema_check_spec, split_by_partition
-from finpulse_assets.market_calendar import is_trading_day
-from finpulse_assets.model_store import ModelStore
+from finpulse_assets.features.market_calendar import is_trading_day
+from finpulse_assets.models.store import ModelStore
 from finpulse_assets.partitions import TICKER_DAY_BACKFILL_POLICY
-from finpulse_assets.schemas import FinbertSentiment, SentimentFeatures
+from finpulse_assets.assets.schemas import FinbertSentiment, SentimentFeatures
 from finpulse_assets.sentiment import daily
 
 ENGAGEMENT_COLUMNS = ["retweet_num", "like_num", "comment_num"]

@@ -6,7 +6,7 @@ from dagster import AssetExecutionContext, AssetIn, MetadataValue, Output, asset
 
 from finpulse_assets.assets.partitioned import schema_check, schema_check_spec
 from finpulse_assets.features.training_set import SENTIMENT_FEATURE_COLUMNS, TWEET_COUNT_COLUMN, join_features
-from finpulse_assets.schemas import TrainingSet
+from finpulse_assets.assets.schemas import TrainingSet
 
 
 def build_training_assets():

@@ -5,10 +5,10 @@ from dagster import AssetExecutionContext, AssetIn, asset
 
 from finpulse_assets.assets.completeness import ReplaceConfig, guard_replacement, guard_ticker_coverage
 from finpulse_assets.assets.partitioned import emit, run_partitions, schema_check_spec, split_by_partition
-from finpulse_assets.cleaning import clean_tweets
-from finpulse_assets.market_calendar import CLOSE_HOUR, MARKET_TZ, previous_trading_day
+from finpulse_assets.sources.cleaning import clean_tweets
+from finpulse_assets.features.market_calendar import CLOSE_HOUR, MARKET_TZ, previous_trading_day
 from finpulse_assets.partitions import TICKER_DAY_BACKFILL_POLICY
-from finpulse_assets.schemas import RawTweets, VaderLabels
+from finpulse_assets.assets.schemas import RawTweets, VaderLabels
 from finpulse_assets.sentiment.vader import vader_scores
 from finpulse_assets.sources.base import TweetSource
 

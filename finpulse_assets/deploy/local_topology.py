@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from finpulse_assets.instance_storage import (
+from finpulse_assets.storage.instance import (
     MLFLOW_DATABASE_SUFFIX,
     MLFLOW_URI_ENV,
     PG_URL_ENV,

@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from finpulse_assets.evaluation.protocol import Protocol
-from finpulse_assets.instance_storage import pg_url, prepare_home
+from finpulse_assets.storage.instance import pg_url, prepare_home
 from finpulse_assets.settings import PROJECT_ROOT, Settings
 
 GRAPH_JOBS = ["data_assets_job", "sentiment_model_job", "sentiment_features_job", "text_model_job",
@@ -106,9 +106,9 @@ def main(argv=None) -> int:
     os.environ["FINPULSE_STORAGE_DIR"] = str(storage)  # the code location `make ui` loads sees the same files
     write_ui_env(storage, settings)
 
-    from finpulse_assets.cli import materialize, print_summary
+    from finpulse_assets.runs.cli import materialize, print_summary
     from finpulse_assets.evaluation.run_job import run_evaluation_job
-    from finpulse_assets.ticker_runs import default_workers
+    from finpulse_assets.runs.ticker_runs import default_workers
 
     started = time.perf_counter()
     stage_seconds = {}

@@ -6,9 +6,10 @@ import json
 import time
 from pathlib import Path
 
-from finpulse_assets.cli import CONSOLE_LOGS
-from finpulse_assets.progress import Progress
-from finpulse_assets.run_launch import execute_job
+from finpulse_assets.runs.cli import CONSOLE_LOGS
+from finpulse_assets.runs.failures import failure_message
+from finpulse_assets.runs.progress import Progress
+from finpulse_assets.runs.launch import execute_job
 from finpulse_assets.evaluation.protocol import Protocol
 from finpulse_assets.evaluation.report import markdown, report_paths
 
@@ -31,9 +32,7 @@ def run_evaluation_job(settings, instance, dataset: str, report_dir: Path, proto
                          tags={"finpulse/launched_by": "evaluate"}, on_event=progress.listener())
     progress.end("" if result.success else "FAILED")
     if not result.success:
-        from finpulse_assets.cli import _failure_message
-
-        raise SystemExit(f"evaluation_job failed: {_failure_message(result)}")
+        raise SystemExit(f"evaluation_job failed: {failure_message(result)}")
     # execute_run's result holds no output objects (only `with dagster.execute_job(...)` keeps them), so the
     # report is read back from the JSON the asset wrote.
     json_path, md_path = report_paths(report_dir)

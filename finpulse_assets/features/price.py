@@ -21,7 +21,7 @@ import pandas as pd
 
 from finpulse_assets.features import grouped
 from finpulse_assets.features.keys import as_datetime, is_key_sorted
-from finpulse_assets.market_calendar import trading_days
+from finpulse_assets.features.market_calendar import trading_days
 
 # Longest trailing window below, plus one bar for the first return.
 MIN_HISTORY_BARS = 21

@@ -18,7 +18,7 @@ import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
-from finpulse_assets.cpu_share import worker_cores
+from finpulse_assets.runs.cpu_share import worker_cores
 
 TOKENIZER_FILE = "tokenizer.json"
 

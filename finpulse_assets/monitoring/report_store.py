@@ -22,8 +22,8 @@ from dagster import ConfigurableResource
 import evidently
 from evidently.legacy.utils.dashboard import STATIC_PATH
 
-from finpulse_assets.s3_folder import S3Folder
-from finpulse_assets.stale_files import sweep_stale, temporary_path
+from finpulse_assets.storage.s3_folder import S3Folder
+from finpulse_assets.storage.stale_files import sweep_stale, temporary_path
 
 LIBRARY_FILE = f"evidently-{evidently.__version__}.js"
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 
 from dagster import AssetKey, DefaultSensorStatus, RunRequest, RunsFilter, SkipReason, asset_sensor
-from dagster._core.storage.tags import SENSOR_NAME_TAG
+from finpulse_assets.dagster_private import SENSOR_NAME_TAG
 
 from finpulse_assets.monitoring.settings import MonitoringSettings
 from finpulse_assets.sensors.events import materializations_after, metadata_value

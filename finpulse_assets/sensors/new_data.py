@@ -24,7 +24,7 @@ from datetime import date, timedelta
 
 import pandas as pd
 from dagster import AddDynamicPartitionsRequest, AssetKey, DefaultSensorStatus, RunRequest, SensorResult, sensor
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+from finpulse_assets.dagster_private import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from finpulse_assets.partitions import TICKER_RUN_TAG, parse_key, range_tags, ticker_partitions
 from finpulse_assets.sources.base import PriceSource, TweetSource

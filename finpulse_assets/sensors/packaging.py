@@ -25,7 +25,7 @@ from dagster import (
     SkipReason,
     sensor,
 )
-from dagster._core.storage.dagster_run import FINISHED_STATUSES
+from finpulse_assets.dagster_private import FINISHED_STATUSES
 
 from finpulse_assets.sensors.events import metadata_value
 

@@ -15,7 +15,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from finpulse_assets.market_calendar import closure_reason, trading_days
+from finpulse_assets.features.market_calendar import closure_reason, trading_days
 
 FIRST_DAY = dt.date(1998, 1, 2)
 LAST_DAY = dt.date(2099, 12, 31)

@@ -2,7 +2,7 @@
 
 Sources do file-level work only (find, open, parse the container, check the
 columns) and return rows as found, as strings where the file has strings.
-Row-level validation lives in one place, `finpulse_assets.cleaning`, so every
+Row-level validation lives in one place, `finpulse_assets.sources.cleaning`, so every
 source rejects bad rows by the same rules and the same reason names.
 """
 

@@ -97,7 +97,7 @@ import numpy as np
 import pandas as pd
 from dagster import ConfigurableResource
 
-from finpulse_assets.market_calendar import CLOSE_HOUR, MARKET_TZ, previous_trading_day, trading_days
+from finpulse_assets.features.market_calendar import CLOSE_HOUR, MARKET_TZ, previous_trading_day, trading_days
 from finpulse_assets.sources.base import (
     RAW_PRICE_COLUMNS,
     RAW_TWEET_COLUMNS,

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from finpulse_assets.cleaning import FIRST_POST_SECONDS, LAST_POST_SECONDS, REPEAT_COLUMN
+from finpulse_assets.sources.cleaning import FIRST_POST_SECONDS, LAST_POST_SECONDS, REPEAT_COLUMN
 from finpulse_assets.sources.base import RAW_TWEET_COLUMNS, SourceFileError, TweetSource
 from finpulse_assets.sources.csv_files import FileCache, read_csv_file
 

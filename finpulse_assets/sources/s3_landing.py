@@ -22,7 +22,7 @@ import pandas as pd
 from dagster import ConfigurableResource
 from dagster_aws.s3 import S3Resource
 
-from finpulse_assets.market_calendar import assign_trading_day
+from finpulse_assets.features.market_calendar import assign_trading_day
 from finpulse_assets.sources.base import PriceSource, SourceFileError, TweetSource
 from finpulse_assets.sources.csv_files import FileCache, read_csv_file
 from finpulse_assets.sources.kaggle_csv import (

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from finpulse_assets.market_calendar import next_trading_day
+from finpulse_assets.features.market_calendar import next_trading_day
 from finpulse_assets.models.lstm.dataset import Windows, build_windows
 from finpulse_assets.models.integrity import verify_files
 from finpulse_assets.models.lstm.serving import CONFIG_FILE, OnnxForecaster

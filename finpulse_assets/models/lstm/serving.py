@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from finpulse_assets.cpu_share import worker_cores
+from finpulse_assets.runs.cpu_share import worker_cores
 from finpulse_assets.models.lstm.dataset import Scaler, Windows
 
 CONFIG_FILE = "config.json"

@@ -39,7 +39,7 @@ class S3Folder(ConfigurableResource):
 
     def download_file(self, relative: str, local: str | Path) -> Path:
         """The object at `relative` written to `local` (atomically: a temporary name, then renamed)."""
-        from finpulse_assets.stale_files import temporary_path
+        from finpulse_assets.storage.stale_files import temporary_path
 
         local = Path(local)
         local.parent.mkdir(parents=True, exist_ok=True)
@@ -76,7 +76,7 @@ class S3Folder(ConfigurableResource):
 
     def fetch_dir(self, relative: str, local_dir: str | Path) -> Path:
         """A published directory into `local_dir` (staged: nothing appears there unless every file arrived)."""
-        from finpulse_assets.model_store import staged_dir
+        from finpulse_assets.storage.stale_files import staged_dir
 
         marker = self.key(f"{relative}/{COMPLETE_MARKER}")
         client = self.s3.get_client()

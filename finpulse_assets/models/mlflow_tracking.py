@@ -67,7 +67,7 @@ def _client(tracking_uri: str):
     from mlflow import MlflowClient  # heavy import, only when a run is tracked
 
     if tracking_uri.startswith("postgresql") and tracking_uri not in _databases_checked:
-        from finpulse_assets.instance_storage import ensure_database
+        from finpulse_assets.storage.instance import ensure_database
 
         ensure_database(tracking_uri)  # MLflow creates its tables, not the database
         _databases_checked.add(tracking_uri)

@@ -18,7 +18,8 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
-from finpulse_assets.cpu_share import WORKER_CORES_ENV, worker_cores, worker_share
+from finpulse_assets.runs.failures import failure_message, metadata_value
+from finpulse_assets.runs.cpu_share import WORKER_CORES_ENV, worker_cores, worker_share
 from finpulse_assets.settings import Settings
 
 
@@ -34,15 +35,13 @@ class RunOutcome:
 
 def outcome_of(result, ticker: str | None) -> RunOutcome:
     """What the summary reads of a finished run, as plain data."""
-    from finpulse_assets.cli import _failure_message, _value
-
     materializations = [(e.materialization.asset_key.to_user_string(), e.materialization.partition,
-                         {k: _value(v) for k, v in e.materialization.metadata.items()})
+                         {k: metadata_value(v) for k, v in e.materialization.metadata.items()})
                         for e in result.get_asset_materialization_events()]
     checks = [{"asset": c.asset_key.to_user_string(), "check": c.check_name, "ticker": ticker, "passed": c.passed,
-               "metadata": {k: _value(v) for k, v in c.metadata.items()}}
+               "metadata": {k: metadata_value(v) for k, v in c.metadata.items()}}
               for c in result.get_asset_check_evaluations()]
-    return RunOutcome(ticker, result.success, None if result.success else _failure_message(result),
+    return RunOutcome(ticker, result.success, None if result.success else failure_message(result),
                       materializations, checks)
 
 
@@ -70,7 +69,7 @@ def _init_worker(settings: Settings, units, cores: int) -> None:
 
 
 def _execute(job_name: str, run_config: Mapping, tags: Mapping[str, str], ticker: str) -> RunOutcome:
-    from finpulse_assets.run_launch import execute_job
+    from finpulse_assets.runs.launch import execute_job
 
     units = _worker["units"]
 

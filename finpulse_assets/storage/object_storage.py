@@ -64,7 +64,7 @@ class ObjectStorage:
 
     def folder(self, name: str):
         """The S3Folder `<prefix>/<name>` (models, reports, bentos) that local stores publish to."""
-        from finpulse_assets.s3_folder import S3Folder
+        from finpulse_assets.storage.s3_folder import S3Folder
 
         return S3Folder(s3=self.s3_resource(), bucket=self.bucket, prefix=self.key(name))
 

@@ -5,7 +5,7 @@
                             schedules in that database); MLflow's tracking store in <database>_mlflow on
                             the same server unless FINPULSE_MLFLOW_URI names another
 
-`python -m finpulse_assets.instance_storage prepare` (what make runs) writes DAGSTER_HOME/dagster.yaml,
+`python -m finpulse_assets.storage.instance prepare` (what make runs) writes DAGSTER_HOME/dagster.yaml,
 creates the Postgres databases when missing, and refuses to point a DAGSTER_HOME that holds SQLite
 runs at Postgres or the other way round: the runs there would vanish from view without a word.
 `... mlflow-uri` prints the MLflow tracking URI (for `make mlflow`).
@@ -19,7 +19,7 @@ from pathlib import Path
 
 PG_URL_ENV = "FINPULSE_PG_URL"
 MLFLOW_URI_ENV = "FINPULSE_MLFLOW_URI"
-POSTGRES_INSTANCE_YAML = Path(__file__).resolve().parent.parent / "deployments" / "dagster-postgres.yaml"
+POSTGRES_INSTANCE_YAML = Path(__file__).resolve().parents[2] / "deployments" / "dagster-postgres.yaml"
 # Run monitoring acts while the daemon runs (`make ui` runs it): a run whose worker was killed is marked
 # FAILED after max_runtime_seconds (the default run launcher cannot probe a worker's health); docs/reliability.md.
 RUN_MONITORING_YAML = ("run_monitoring:\n  enabled: true\n  start_timeout_seconds: 180\n  cancel_timeout_seconds: 180\n"
@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise StorageConfigError("DAGSTER_HOME is not set")
             print(prepare_home(Path(home), pg_url()))
         elif command[0] == "mlflow-uri":
-            storage = os.environ.get("FINPULSE_STORAGE_DIR", "").strip() or Path(__file__).resolve().parent.parent / "storage"
+            storage = os.environ.get("FINPULSE_STORAGE_DIR", "").strip() or Path(__file__).resolve().parents[2] / "storage"
             print(mlflow_tracking_uri(storage))
         else:
             print(f"unknown command {command[0]!r}; expected prepare or mlflow-uri", file=sys.stderr)

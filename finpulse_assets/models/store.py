@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,8 +28,8 @@ from typing import Optional
 import pandas as pd
 from dagster import ConfigurableResource
 
-from finpulse_assets.s3_folder import S3Folder
-from finpulse_assets.stale_files import is_stale, sweep_stale, temporary_path
+from finpulse_assets.storage.s3_folder import S3Folder
+from finpulse_assets.storage.stale_files import staged_dir
 
 
 class ModelStore(ConfigurableResource):
@@ -66,41 +65,8 @@ class ModelStore(ConfigurableResource):
     @contextmanager
     def staged(self, final: str | Path) -> Iterator[Path]:
         """A fresh temporary directory that replaces `final` when the block completes."""
-        yield from _staged(Path(final))
-
-
-def _staged(final: Path) -> Iterator[Path]:
-    final.parent.mkdir(parents=True, exist_ok=True)
-    _restore_interrupted(final)
-    sweep_stale(final)
-    tmp = temporary_path(final)
-    try:
-        tmp.mkdir()
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    old = temporary_path(final, "old")
-    if final.exists():
-        final.rename(old)
-    tmp.rename(final)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def _restore_interrupted(final: Path) -> None:
-    """A run killed between moving the old version aside and renaming the new one in leaves only `.old`:
-    put the old version back, so the sweep never removes the only copy."""
-    if final.exists():
-        return
-    for old in sorted(final.parent.glob(f".{final.name}.*.old")):
-        if is_stale(old):
-            old.rename(final)
-            return
-
-
-@contextmanager
-def staged_dir(final: str | Path) -> Iterator[Path]:
-    yield from _staged(Path(final))
+        with staged_dir(final) as out:
+            yield out
 
 
 def content_key(*parts: object) -> str:

@@ -5,7 +5,7 @@ process killed before the rename leaves the temporary behind; the next write of
 the same target removes every temporary of it whose process is gone (same
 host), or that is older than STALE_AFTER_SECONDS when its name carries no live
 process id (names written before this scheme). A live writer's temporary is
-never touched.
+never touched. `staged_dir` writes a whole directory that way.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import re
 import shutil
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 STALE_AFTER_SECONDS = 3600
@@ -64,3 +66,37 @@ def sweep_stale(final: Path) -> int:
                 entry.unlink(missing_ok=True)
             removed += 1
     return removed
+
+
+def _staged(final: Path) -> Iterator[Path]:
+    final.parent.mkdir(parents=True, exist_ok=True)
+    _restore_interrupted(final)
+    sweep_stale(final)
+    tmp = temporary_path(final)
+    try:
+        tmp.mkdir()
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    old = temporary_path(final, "old")
+    if final.exists():
+        final.rename(old)
+    tmp.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _restore_interrupted(final: Path) -> None:
+    """A run killed between moving the old version aside and renaming the new one in leaves only `.old`:
+    put the old version back, so the sweep never removes the only copy."""
+    if final.exists():
+        return
+    for old in sorted(final.parent.glob(f".{final.name}.*.old")):
+        if is_stale(old):
+            old.rename(final)
+            return
+
+
+@contextmanager
+def staged_dir(final: str | Path) -> Iterator[Path]:
+    yield from _staged(Path(final))

@@ -20,11 +20,11 @@ from pathlib import Path
 
 from packaging.requirements import Requirement
 
-from finpulse_assets.images import base_image
-from finpulse_assets.model_store import dir_bytes
+from finpulse_assets.deploy.images import base_image
+from finpulse_assets.models.store import dir_bytes
 from finpulse_assets.serving.bundle import FORECASTER_MODEL, SENTIMENT_MODEL, stage_forecaster, stage_sentiment
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 BENTO_NAME = "finpulse"
 SERVICE_MODULE = "bentos.finpulse.service"
 SERVICE = f"{SERVICE_MODULE}:FinPulse"
@@ -34,8 +34,9 @@ SERVING_DISTRIBUTIONS = ["bentoml", "onnxruntime", "numpy", "pandas", "tokenizer
 SERVING_SOURCES = [
     "bentos/finpulse/service.py",
     "finpulse_assets/__init__.py",
-    "finpulse_assets/cpu_share.py",
-    "finpulse_assets/market_calendar.py",
+    "finpulse_assets/runs/__init__.py",
+    "finpulse_assets/runs/cpu_share.py",
+    "finpulse_assets/features/market_calendar.py",
     "finpulse_assets/features/__init__.py",
     "finpulse_assets/features/grouped.py",
     "finpulse_assets/features/keys.py",

@@ -120,9 +120,9 @@ def containerize(bento_tag: str, builder: str | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    # `python -m finpulse_assets.images finpulse:latest [buildah|docker]` (make images): build, print the record.
+    # `python -m finpulse_assets.deploy.images finpulse:latest [buildah|docker]` (make images): build, print the record.
     if len(sys.argv) not in (2, 3):
-        sys.exit("usage: python -m finpulse_assets.images <bento tag> [buildah|docker]")
+        sys.exit("usage: python -m finpulse_assets.deploy.images <bento tag> [buildah|docker]")
     import bentoml
 
     tag = str(bentoml.bentos.get(sys.argv[1]).tag)  # finpulse:latest -> the version it stands for

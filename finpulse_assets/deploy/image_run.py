@@ -13,7 +13,7 @@ import signal
 import subprocess
 from collections.abc import Iterator, Mapping, Sequence
 
-from finpulse_assets.images import builder_env
+from finpulse_assets.deploy.images import builder_env
 
 
 def _buildah(*args: str, timeout: float = 300) -> str:

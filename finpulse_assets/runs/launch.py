@@ -29,7 +29,7 @@ IN_PROCESS = {"execution": {"config": {"in_process": {}}}}
 @lru_cache(maxsize=4)
 def _code_location_origin(pyproject: Path):
     # The origins dagster dev builds from pyproject.toml, without starting a code server: no public API.
-    from dagster._core.workspace.load_target import PyProjectFileTarget
+    from finpulse_assets.dagster_private import PyProjectFileTarget
 
     origins = PyProjectFileTarget(str(pyproject)).create_origins()
     if len(origins) != 1:
@@ -39,7 +39,7 @@ def _code_location_origin(pyproject: Path):
 
 def job_origin(job_name: str, pyproject: Path = PYPROJECT):
     """The RemoteJobOrigin `dagster dev` gives `job_name` when it loads `pyproject`'s code location."""
-    from dagster._core.remote_origin import RemoteJobOrigin, RemoteRepositoryOrigin
+    from finpulse_assets.dagster_private import RemoteJobOrigin, RemoteRepositoryOrigin
 
     return RemoteJobOrigin(RemoteRepositoryOrigin(_code_location_origin(pyproject), REPOSITORY_NAME), job_name)
 
@@ -52,8 +52,8 @@ def execute_job(job: JobDefinition, instance: DagsterInstance, run_config: Mappi
     """
     # The public launch path (`instance.submit_run` + a run launcher) runs every run in a new process that
     # loads the code location again; `execute_run` on an in-memory job is what that process does, here.
-    from dagster._core.definitions.job_base import InMemoryJob
-    from dagster._core.execution.api import create_execution_plan, execute_run
+    from finpulse_assets.dagster_private import InMemoryJob
+    from finpulse_assets.dagster_private import create_execution_plan, execute_run
 
     config = {**IN_PROCESS, **run_config}
     in_memory = InMemoryJob(job)

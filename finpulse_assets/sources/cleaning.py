@@ -21,7 +21,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from finpulse_assets.market_calendar import assign_trading_day
+from finpulse_assets.features.market_calendar import assign_trading_day
 
 REJECT_COLUMNS = ["ticker", "day", "reason"]
 _WHITESPACE = re.compile(r"\s+")

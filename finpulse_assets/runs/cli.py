@@ -1,4 +1,4 @@
-"""`python -m finpulse_assets.cli materialize`: what `make demo` runs.
+"""`python -m finpulse_assets.runs.cli materialize`: what `make demo` runs.
 
 Registers the configured tickers as dynamic partitions and materializes the
 whole asset graph into the Dagster instance in $DAGSTER_HOME, in five stages
@@ -31,10 +31,10 @@ from dagster import DagsterInstance
 
 from finpulse_assets.definitions import JOB_ORDER, MONITORING_JOB, PARTITIONED_JOBS, RUN_ORDER, build_definitions
 from finpulse_assets.partitions import TICKER_RUN_TAG, range_tags, ticker_partitions
-from finpulse_assets.progress import Progress
-from finpulse_assets.run_launch import execute_job
+from finpulse_assets.runs.progress import Progress
+from finpulse_assets.runs.launch import execute_job
 from finpulse_assets.settings import Settings
-from finpulse_assets.ticker_runs import RunOutcome, TickerRunPool, default_workers, outcome_of
+from finpulse_assets.runs.ticker_runs import RunOutcome, TickerRunPool, default_workers, outcome_of
 
 # Jobs run over only the last N days of the window: a drift report costs 2-3 s (Evidently renders its HTML
 # while it computes), so the demo reports its last six weeks, where the regime shift shows; a UI backfill
@@ -64,46 +64,6 @@ def register_tickers(instance: DagsterInstance, tickers) -> list[str]:
     if new:
         instance.add_dynamic_partitions(ticker_partitions.name, new)
     return new
-
-
-def _value(metadata_value):
-    return getattr(metadata_value, "value", metadata_value)
-
-
-def root_cause(error) -> str:
-    """'Type: message' of the innermost exception in a SerializableErrorInfo's cause chain.
-
-    Dagster wraps what an op raised ("Error occurred while executing op ..."); the cause chain holds it.
-    An inner exception whose message an outer one already quotes (a SourceFileError naming the file
-    around the parser's error) is summed up by that outer one, which says more."""
-    chain = []
-    while error is not None:
-        chain.append(error)
-        error = error.cause or error.context
-    root = chain[-1]
-    for outer in chain[:-1]:
-        text = _message(root)
-        if not (outer.cls_name or "").startswith("Dagster") and text and text in _message(outer):
-            root = outer
-            break
-    return f"{root.cls_name or 'Error'}: {_message(root)}"
-
-
-def _message(error) -> str:
-    """The exception's message without the 'module.Type: ' prefix format_exception_only puts on it."""
-    text = (error.message or "").strip()
-    head, sep, rest = text.partition(": ")
-    if sep and head.split(".")[-1] == error.cls_name:
-        return rest.strip()
-    return text
-
-
-def _failure_message(result) -> str:
-    for event in result.all_events:
-        if event.event_type_value == "STEP_FAILURE":
-            error = event.event_specific_data.error
-            return f"{event.step_key}: {root_cause(error) if error else 'failed'}"
-    return "run failed"
 
 
 def materialize(settings: Settings, instance: DagsterInstance, jobs: Sequence[str] = tuple(JOB_ORDER),

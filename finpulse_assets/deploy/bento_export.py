@@ -13,7 +13,7 @@ from typing import Optional
 
 from dagster import ConfigurableResource
 
-from finpulse_assets.s3_folder import S3Folder
+from finpulse_assets.storage.s3_folder import S3Folder
 
 
 class BentoExport(ConfigurableResource):

@@ -1,0 +1,1 @@
+"""Running the graph from the command line: per-ticker runs, worker processes, their CPU share and progress."""
