@@ -6,7 +6,10 @@ Names, ports, env vars, probes and the instance settings are read from the files
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +17,8 @@ import yaml
 from dagster import DagsterInstance
 from finpulse_assets.dagster_private import QueuedRunCoordinator  # the class dagster.yaml names; no public alias
 
+from finpulse_assets.deploy.images import CODE_IMAGE as MADE_CODE_IMAGE
+from finpulse_assets.deploy.images import SERVING_IMAGE_LATEST
 from finpulse_assets.partitions import TICKER_RUN_TAG
 from finpulse_assets.deploy.local_topology import (
     CODE_MODULE,
@@ -96,6 +101,8 @@ def test_instance_yaml_loads_as_a_queued_postgres_instance(tmp_path, monkeypatch
     (home / "dagster.yaml").write_text(INSTANCE_YAML.read_text())
     with temporary_database("topology_config") as url:
         monkeypatch.setenv("FINPULSE_PG_URL", url)
+        monkeypatch.setenv("FINPULSE_S3_BUCKET", "finpulse")
+        monkeypatch.setenv("FINPULSE_S3_ENDPOINT_URL", "http://127.0.0.1:9")
         with DagsterInstance.from_config(str(home)) as instance:
             coordinator = instance.run_coordinator
             assert isinstance(coordinator, QueuedRunCoordinator)
@@ -104,6 +111,7 @@ def test_instance_yaml_loads_as_a_queued_postgres_instance(tmp_path, monkeypatch
             assert instance.run_monitoring_enabled and instance.run_retries_enabled
             assert instance.run_retries_max_retries == INSTANCE["run_retries"]["max_retries"]
             assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+            assert type(instance.compute_log_manager).__name__ == "S3ComputeLogManager"
 
 
 def test_compose_services_and_the_code_server():
@@ -195,3 +203,79 @@ def test_helm_instance_settings_match_dagster_yaml(section):
         assert {snake(k): v for k, v in queued.items()} == INSTANCE["run_coordinator"]["config"]
     else:
         assert {snake(k): v for k, v in daemon[section].items()} == INSTANCE[snake(section)]
+
+
+# What compose.yaml needs from the operator's environment (its ${VAR:?} entries); dummies for validating.
+COMPOSE_ENV = {"POSTGRES_PASSWORD": "pw", "S3_ACCESS_KEY": "key", "S3_SECRET_KEY": "secret", "FINPULSE_API_TOKEN": "t"}
+BIN = Path(sys.executable).parent
+
+
+def _podman_compose_config(env: dict[str, str]) -> subprocess.CompletedProcess:
+    """`podman-compose config`: compose's variable interpolation and merging, as podman-compose runs the file
+    (--dry-run: no podman engine needed to print the resolved file)."""
+    clean = {k: v for k, v in os.environ.items() if k not in COMPOSE_ENV and k != "FINPULSE_BENTO_IMAGE"}
+    return subprocess.run([str(BIN / "podman-compose"), "--dry-run", "-f", str(DEPLOY / "compose.yaml"), "config"],
+                          capture_output=True, text=True, env=clean | env, cwd=DEPLOY, timeout=120)
+
+
+def test_compose_file_is_valid_for_the_compose_specification():
+    done = subprocess.run([str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.compose-spec",
+                           str(DEPLOY / "compose.yaml")], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_compose_file_resolves_with_podman_compose_and_refuses_a_missing_secret():
+    done = _podman_compose_config(COMPOSE_ENV)
+    assert done.returncode == 0, done.stderr[-3000:]
+    resolved = yaml.safe_load(done.stdout)
+    services = resolved["services"]
+    assert set(services) == set(COMPOSE["services"])
+    for name, service in services.items():
+        assert set(service.get("depends_on", {})) <= set(services), name
+    assert services["dagster-daemon"]["environment"]["FINPULSE_PG_URL"].startswith("postgresql+psycopg2://finpulse:pw@")
+    missing = _podman_compose_config({k: v for k, v in COMPOSE_ENV.items() if k != "POSTGRES_PASSWORD"})
+    assert missing.returncode != 0 and "POSTGRES_PASSWORD" in missing.stderr
+
+
+def _finpulse_images() -> dict[str, str]:
+    """Every FinPulse image the deployment files name (third-party images, Postgres and MinIO, aside)."""
+    named = {f"compose {name}": service["image"] for name, service in COMPOSE["services"].items()
+             if "finpulse" in service["image"]}
+    bento = COMPOSE["services"]["finpulse"]["image"]
+    named["compose finpulse"] = re.fullmatch(r"\$\{FINPULSE_BENTO_IMAGE:-([^}]+)\}", bento).group(1)
+    for doc in K8S:
+        if doc["kind"] == "Deployment":
+            for container in doc["spec"]["template"]["spec"]["containers"]:
+                named[f"kubernetes {container['name']}"] = container["image"]
+    images = {"helm user deployment": _user_deployment()["image"], "helm webserver": HELM["dagsterWebserver"]["image"],
+              "helm daemon": HELM["dagsterDaemon"]["image"]}
+    named |= {where: f"{image['repository']}:{image['tag']}" for where, image in images.items()}
+    return named
+
+
+def test_every_image_the_deployment_names_is_one_make_images_produces():
+    makefile = (ROOT / "Makefile").read_text()
+    recipe = makefile.split("\nimages:", 1)[1].split("\n\n", 1)[0]
+    assert "deployments/images/build_code_image.sh\n" in recipe and "finpulse_assets.deploy.images" in recipe
+    # build_code_image.sh's default name and the serving image's `latest` name finpulse_assets.deploy.images gives it.
+    assert f"{CODE_IMAGE}:latest" == MADE_CODE_IMAGE
+    produced = {MADE_CODE_IMAGE, SERVING_IMAGE_LATEST}
+    named = _finpulse_images()
+    assert {"compose finpulse-code", "compose finpulse", "kubernetes finpulse", "helm webserver"} <= set(named)
+    wrong = {where: image for where, image in named.items() if image not in produced}
+    assert not wrong, f"images no `make images` produces: {wrong} (it makes {sorted(produced)})"
+    for doc in K8S:
+        if doc["kind"] == "Deployment":
+            for container in doc["spec"]["template"]["spec"]["containers"]:
+                assert container["imagePullPolicy"] == "IfNotPresent"
+
+
+def test_helm_custom_run_launcher_and_compute_logs_have_their_config():
+    launcher = HELM["runLauncher"]
+    assert launcher["type"] == "CustomRunLauncher"
+    custom = launcher["config"]["customRunLauncher"]
+    assert {"module", "class", "config"} <= set(custom) and isinstance(custom["config"], dict)
+    logs = HELM["computeLogManager"]
+    assert logs["type"] == INSTANCE["compute_logs"]["class"] == "S3ComputeLogManager"
+    assert logs["config"]["s3ComputeLogManager"]["prefix"] == INSTANCE["compute_logs"]["config"]["prefix"]
+    assert INSTANCE["compute_logs"]["config"]["bucket"] == {"env": "FINPULSE_S3_BUCKET"}

@@ -27,3 +27,27 @@ def test_buildah_builds_trust_the_configured_ca_bundle(monkeypatch, tmp_path):
     assert command[-2:] == ["--opt", f"volume={bundle}:/etc/ssl/certs/ca-certificates.crt:ro"]
     monkeypatch.setenv("FINPULSE_BUILD_CA", str(tmp_path / "absent.pem"))
     assert "--opt" not in containerize_command("finpulse:abc", "buildah")
+
+
+def test_the_code_image_requirements_are_the_runtime_closure_without_test_tools():
+    from packaging.utils import canonicalize_name
+
+    from finpulse_assets.deploy.runtime_lock import RUNTIME_LOCK, locked_versions, project_requirements, render, runtime_pins
+
+    pins = runtime_pins()
+    assert RUNTIME_LOCK.read_text() == render(pins), "stale: python -m finpulse_assets.deploy.runtime_lock write"
+    test_tools = {canonicalize_name(r.name) for r in project_requirements("test")}
+    assert test_tools >= {"pytest", "playwright", "moto", "hypothesis", "schemathesis"}
+    assert not test_tools & set(pins), test_tools & set(pins)
+    assert {canonicalize_name(r.name) for r in project_requirements()} <= set(pins)
+    locked = locked_versions()
+    assert all(locked[name] == version for name, version in pins.items() if name in locked)
+
+
+def test_the_containerfile_installs_the_runtime_lock_only():
+    from finpulse_assets.deploy.runtime_lock import PROJECT_ROOT
+
+    containerfile = (PROJECT_ROOT / "deployments" / "Containerfile").read_text()
+    assert "-r requirements-runtime.lock" in containerfile and "-r requirements.lock" not in containerfile
+    script = (PROJECT_ROOT / "deployments" / "images" / "build_code_image.sh").read_text()
+    assert "deployments/images/requirements-runtime.lock" in script

@@ -27,7 +27,7 @@ cd "$root"
 git ls-files --cached --others --exclude-standard -- finpulse_assets bentos \
     | grep -v -E '__pycache__|\.pyc$' | while read -r f; do [[ -f $f ]] && echo "$f"; done \
     | tar -cf - -T - | tar -xf - -C "$context"
-cp requirements.lock pyproject.toml workspace.yaml deployments/images/debian-python-overrides.txt "$context"/
+cp deployments/images/requirements-runtime.lock pyproject.toml workspace.yaml deployments/images/debian-python-overrides.txt "$context"/
 mkdir "$context/wheels" && ln "$wheel" "$context/wheels/" 2>/dev/null || cp "$wheel" "$context/wheels/"
 
 ca=${FINPULSE_BUILD_CA:-/etc/ssl/certs/ca-certificates.crt}

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import subprocess
 from collections.abc import Iterator, Mapping, Sequence
 
+from finpulse_assets.deploy.process_tree import stop_tree
 from finpulse_assets.deploy.images import builder_env
+
+# Set on every working container: the stop finds the container's processes by it, wherever they went.
+CONTAINER_MARKER_ENV = "FINPULSE_CONTAINER"
 
 
 def _buildah(*args: str, timeout: float = 300) -> str:
@@ -29,23 +32,21 @@ def running_image(image: str, command: Sequence[str], env: Mapping[str, str] | N
     """`command` running in a fresh working container of `image` (host network); stopped and removed after."""
     container = _buildah("from", "--pull=never", image)
     log = open(log_path, "w") if log_path else subprocess.DEVNULL
+    marker = f"{CONTAINER_MARKER_ENV}={container}"
     try:
-        if env:
-            _buildah("config", *[arg for key, value in env.items() for arg in ("--env", f"{key}={value}")], container)
+        settings = {**(env or {}), CONTAINER_MARKER_ENV: container}
+        _buildah("config", *[arg for key, value in settings.items() for arg in ("--env", f"{key}={value}")], container)
         process = subprocess.Popen(["buildah", "run", "--isolation", "chroot", "--network", "host", container, "--",
                                     *command], env=builder_env(), stdout=log, stderr=subprocess.STDOUT,
                                    start_new_session=True)
         try:
             yield process
         finally:
-            # The server and its workers share the session of `buildah run`: stop them all, then sweep.
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
+            # `buildah run`, the server and its workers, also those in sessions of their own (BentoML's
+            # process manager starts some) or already reparented: none may keep serving the port.
+            stop_tree(process.pid, grace=30, markers=(marker,))
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=30)
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=30)
     finally:
         if log is not subprocess.DEVNULL:
             log.close()

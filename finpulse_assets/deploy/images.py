@@ -21,6 +21,11 @@ CONTAINERIZE_ENV = "FINPULSE_CONTAINERIZE"
 BASE_IMAGE_ENV = "FINPULSE_BASE_IMAGE"
 DEFAULT_BASE_IMAGE = "localhost/finpulse-base:bookworm"
 BUILDERS = ("buildah", "docker")
+# What `make images` produces, and so the only names compose.yaml, kubernetes.yaml and the Helm values may
+# use (test_deployment_config.py): the code image, and the serving image under its bento version and `latest`.
+CODE_IMAGE = "localhost/finpulse-code:latest"
+SERVING_IMAGE_REPOSITORY = "localhost/finpulse"
+SERVING_IMAGE_LATEST = f"{SERVING_IMAGE_REPOSITORY}:latest"
 # buildah without a container engine or cgroup delegation; BentoML's buildah backend passes the environment on.
 BUILDAH_ENV = {"STORAGE_DRIVER": "vfs", "BUILDAH_ISOLATION": "chroot"}
 
@@ -88,6 +93,13 @@ def inspect_image(name: str, builder: str = "buildah") -> dict:
     return {"image_id": image["FromImageID"], "image_mib": round(size / 2**20, 1)}
 
 
+def tag_image(name: str, new_name: str, builder: str = "buildah") -> None:
+    done = subprocess.run([builder, "tag", name, new_name], capture_output=True, text=True, env=builder_env(),
+                          timeout=120)
+    if done.returncode != 0:
+        raise ImageBuildFailed(f"{builder} tag {name} {new_name} failed: {done.stderr.strip()[-500:]}")
+
+
 def containerize(bento_tag: str, builder: str | None = None) -> dict:
     """Build the bento's image with `builder` (default: FINPULSE_CONTAINERIZE); when none is configured,
     record the command that would build it and which builders this host has."""
@@ -120,13 +132,17 @@ def containerize(bento_tag: str, builder: str | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    # `python -m finpulse_assets.deploy.images finpulse:latest [buildah|docker]` (make images): build, print the record.
+    # `python -m finpulse_assets.deploy.images finpulse:latest [buildah|docker]` (make images): build, name it
+    # localhost/finpulse:latest too (the name the deployment files use), print the record.
     if len(sys.argv) not in (2, 3):
         sys.exit("usage: python -m finpulse_assets.deploy.images <bento tag> [buildah|docker]")
     import bentoml
 
     tag = str(bentoml.bentos.get(sys.argv[1]).tag)  # finpulse:latest -> the version it stands for
     try:
-        print(json.dumps(containerize(tag, sys.argv[2] if len(sys.argv) == 3 else "buildah"), indent=1))
+        chosen = sys.argv[2] if len(sys.argv) == 3 else "buildah"
+        record = containerize(tag, chosen)
+        tag_image(record["image"], SERVING_IMAGE_LATEST, chosen)
+        print(json.dumps(record | {"also_tagged": SERVING_IMAGE_LATEST}, indent=1))
     except ImageBuildFailed as failed:
         sys.exit(str(failed))
