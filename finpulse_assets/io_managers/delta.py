@@ -25,6 +25,7 @@ from pathlib import Path
 import pandas as pd
 from dagster import ConfigurableIOManager, InputContext, OutputContext
 
+from finpulse_assets.deploy.run_isolation import end_with_run_worker
 from finpulse_assets.io_managers.lost_partitions import check_loaded
 from finpulse_assets.partitions import parse_key, parse_keys
 from finpulse_assets.storage.concurrency import Read, check_reads_unchanged, record_read, ticker_locks
@@ -41,6 +42,10 @@ class PartitionedDeltaIOManager(ConfigurableIOManager):
     base_dir: str
     storage_options: dict[str, str] = {}
     local_dir: str = ""
+
+    def setup_for_execution(self, context) -> None:
+        # Each step initializes its IO manager in its own process: from here it ends with its run worker.
+        end_with_run_worker()
 
     def _file_dir(self, name: str) -> Path:
         """Where unpartitioned assets are kept: always a local folder."""
