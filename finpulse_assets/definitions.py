@@ -28,6 +28,7 @@ from finpulse_assets.assets.training import build_training_assets
 from finpulse_assets.assets.tweets import build_tweet_assets
 from finpulse_assets.storage.instance import configured_mlflow_uri
 from finpulse_assets.io_managers.delta import PartitionedDeltaIOManager
+from finpulse_assets.sensors.storage_reconciliation import build_storage_reconciliation_sensor
 from finpulse_assets.models.mlflow_tracking import MlflowTracking
 from finpulse_assets.models.store import ModelStore
 from finpulse_assets.monitoring.report_store import ReportStore
@@ -121,6 +122,7 @@ def build_definitions(settings: Settings | None = None, resources: Mapping[str, 
                                   monitoring.max_days_per_run),
             build_drift_retrain_sensor(forecast_model_job, sentiment_model_job, monitoring),
             build_packaging_sensor(packaging_job),
+            build_storage_reconciliation_sensor([a.key for a in ticker_day_assets]),
         ],
         resources=default_resources | dict(resources or {}),
     )

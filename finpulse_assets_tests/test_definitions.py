@@ -12,7 +12,7 @@ MONITORING_ASSETS = {"drift_report", "prediction_errors"}
 SERVING_ASSETS = {"bento"}
 EVALUATION_ASSETS = {"evaluation"}
 TEXT_ASSETS = {"embedding_onnx", "tweet_embeddings", "tweet_embedding_features"}
-SENSORS = {"new_data_sensor", "drift_retrain_sensor", "packaging_sensor"}
+SENSORS = {"new_data_sensor", "drift_retrain_sensor", "packaging_sensor", "storage_reconciliation"}
 
 
 def test_definitions_load_with_demo_sources():

@@ -25,6 +25,8 @@ from pathlib import Path
 import pandas as pd
 from dagster import ConfigurableIOManager, InputContext, OutputContext
 
+from finpulse_assets.deploy.run_isolation import end_with_run_worker
+from finpulse_assets.io_managers.lost_partitions import check_loaded
 from finpulse_assets.partitions import parse_key, parse_keys
 from finpulse_assets.storage.concurrency import Read, check_reads_unchanged, record_read, ticker_locks
 from finpulse_assets.storage.ticker_day_table import TickerDayTable, is_old_layout
@@ -40,6 +42,10 @@ class PartitionedDeltaIOManager(ConfigurableIOManager):
     base_dir: str
     storage_options: dict[str, str] = {}
     local_dir: str = ""
+
+    def setup_for_execution(self, context) -> None:
+        # Each step initializes its IO manager in its own process: from here it ends with its run worker.
+        end_with_run_worker()
 
     def _file_dir(self, name: str) -> Path:
         """Where unpartitioned assets are kept: always a local folder."""
@@ -88,6 +94,8 @@ class PartitionedDeltaIOManager(ConfigurableIOManager):
             parts = parse_keys(context.asset_partition_keys)
             table = self.table(context)
             frame, version = table.read(parts)
+            if context._step_context is not None:  # private: no public "inside a step" test (as below)
+                check_loaded(context.step_context.instance, context.asset_key, table, parts, len(frame), version)
             # Loads outside a step (load_asset_value) write nothing, so they need no concurrency record.
             if version is not None and context._step_context is not None:  # private: no public "inside a step" test
                 # InputContext has no public run id or step key; the step context is the only source.
