@@ -42,10 +42,18 @@ from finpulse_assets.serving.predictor import Predictor, Unforecastable
 from finpulse_assets.serving.schema import MAX_ITEMS, MAX_SENTIMENT_TEXTS, Forecast, SentimentResult, set_model_limits
 from finpulse_assets.serving.validation import INLINE_BODY_BYTES, Rejected, validate_predict, validate_sentiment
 
-_batching = os.environ.get("FINPULSE_SERVE_BATCHING", "1").strip().lower()
-BATCHED = {"1": {"predict", "sentiment"}, "0": set()}.get(_batching, {e.strip() for e in _batching.split(",")})
-if not BATCHED <= {"predict", "sentiment"}:
-    raise ValueError(f"FINPULSE_SERVE_BATCHING={_batching!r}: 1, 0, or a comma-separated list of predict, sentiment")
+
+
+def batched_endpoints(setting: str) -> set[str]:
+    """FINPULSE_SERVE_BATCHING -> the endpoints that batch: "1" both, "0" none, else a comma-separated list."""
+    value = setting.strip().lower()
+    endpoints = {"1": {"predict", "sentiment"}, "0": set()}.get(value, {e.strip() for e in value.split(",") if e.strip()})
+    if not endpoints <= {"predict", "sentiment"}:
+        raise ValueError(f"FINPULSE_SERVE_BATCHING={setting!r}: 1, 0, or a comma-separated list of predict, sentiment")
+    return endpoints
+
+
+BATCHED = batched_endpoints(os.environ.get("FINPULSE_SERVE_BATCHING", "1"))
 MAX_BATCH_SIZE = max(int(os.environ.get("FINPULSE_SERVE_MAX_BATCH_SIZE", "64")), MAX_ITEMS)
 MAX_SENTIMENT_BATCH_SIZE = max(MAX_BATCH_SIZE * 4, MAX_SENTIMENT_TEXTS)
 MAX_LATENCY_MS = int(os.environ.get("FINPULSE_SERVE_MAX_LATENCY_MS", "2000"))
