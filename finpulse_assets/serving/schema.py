@@ -195,6 +195,26 @@ PredictItems = Annotated[list[PredictItem], Field(min_length=1, max_length=MAX_I
 SentimentTexts = Annotated[list[Text], Field(min_length=1, max_length=MAX_SENTIMENT_TEXTS)]
 
 
+class PredictRequest(BaseModel):
+    """The /predict body (documented in /docs.json; `serving.validation` applies it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    requests: PredictItems = Field(description=(
+        f"At most {MAX_ITEMS} items, {MAX_REQUEST_DAYS:,} history days in all "
+        f"(FINPULSE_SERVE_MAX_REQUEST_DAYS), {MAX_REQUEST_TEXTS:,} texts and {MAX_REQUEST_TEXT_CHARS:,} text "
+        "characters (FINPULSE_SERVE_MAX_REQUEST_TEXTS, FINPULSE_SERVE_MAX_REQUEST_TEXT_CHARS); over those, a 413."))
+
+
+class SentimentRequest(BaseModel):
+    """The /sentiment body."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    texts: SentimentTexts = Field(description=(
+        f"At most {MAX_SENTIMENT_CHARS:,} characters in all (FINPULSE_SERVE_MAX_SENTIMENT_CHARS); over that, a 413."))
+
+
 class Forecast(BaseModel):
     ticker: str
     date: dt.date = Field(description="The trading day forecast: the next one after the history's last day.")
