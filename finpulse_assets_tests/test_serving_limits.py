@@ -179,3 +179,56 @@ def test_a_timeout_is_a_504_with_the_request_id_and_a_warning(caplog):
     assert response.json()["request_id"] == "slow-one" and "FINPULSE_SERVE_TIMEOUT_S" in response.json()["error"]
     (line,) = [r for r in caplog.records if r.name == "finpulse.serving"]
     assert line.levelno == logging.WARNING and "-> 504 (1 since start) request_id=slow-one" in line.getMessage()
+
+
+def test_too_many_or_too_large_headers_are_431(client):
+    response = client.get("/livez", headers={f"x-h{k}": "v" for k in range(150)})
+    assert response.status_code == 431 and "too many headers" in response.json()["error"]
+    response = client.post("/predict", content=b"{}", headers={"content-type": "application/json",
+                                                               "x-big": "b" * 40_000})
+    assert response.status_code == 431 and response.headers["x-request-id"]
+
+
+def test_metrics_count_rejections_and_batches_by_route_not_raw_path(client):
+    client.post("/sentiment", content=b'{"texts": ["fine"]}', headers={"content-type": "application/json"})
+    client.post("/sentiment", content=b'{"texts": [1]}', headers={"content-type": "application/json"})
+    client.get("/random-1%00")
+    # In process there is no multiprocess directory for BentoML's /metrics: read this process's registry.
+    from prometheus_client import generate_latest
+
+    from finpulse_assets.serving.metrics import known_endpoints_only
+
+    raw = generate_latest().decode()
+    assert "random-1" in raw  # BentoML's middleware labels by the raw path; the service's /metrics filters it
+    text = known_endpoints_only(raw)
+    assert 'finpulse_rejected_total{reason="string_type",route="/sentiment",status="400"}' in text
+    assert 'finpulse_batch_items_count{route="/sentiment"}' in text
+    assert 'finpulse_model_seconds_count{route="/sentiment"}' in text
+    assert "random-" not in text
+    bentoml_lines = ('bentoml_service_request_total{endpoint="/predict",http_response_code="200"} 3.0\n'
+                     'bentoml_service_request_total{endpoint="/random-1\\x00",http_response_code="404"} 1.0\n'
+                     '# HELP x y\n')
+    assert known_endpoints_only(bentoml_lines) == ('bentoml_service_request_total{endpoint="/predict",'
+                                                   'http_response_code="200"} 3.0\n# HELP x y\n')
+
+
+def test_a_second_server_keeps_the_first_servers_metrics_files(tmp_path, monkeypatch):
+    import os
+    import subprocess
+
+    from finpulse_assets.serving.metrics import separate_multiproc_dir
+
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    first = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        root = tmp_path / "prometheus_multiproc_dir"
+        (root / f"server-{first.pid}").mkdir(parents=True)
+        (root / f"server-{first.pid}" / "counter_1.db").write_bytes(b"x")
+        (root / "server-999999999").mkdir()
+        mine = separate_multiproc_dir(str(tmp_path))
+        assert mine == root / f"server-{os.getpid()}"
+        assert (root / f"server-{first.pid}" / "counter_1.db").exists()
+        assert not (root / "server-999999999").exists()
+    finally:
+        first.kill()
+        first.wait()

@@ -37,6 +37,8 @@ from finpulse_assets.serving.auth import BearerTokenAuth
 from finpulse_assets.serving.batching import ItemBatcher, Overloaded
 from finpulse_assets.serving.bundle import FORECASTER_MODEL, SENTIMENT_MODEL
 from finpulse_assets.serving.http import RequestEdge, install_log_filter, request_body, timeout_s
+from finpulse_assets.serving.metrics import RouteMetrics, known_endpoints_only, separate_multiproc_dir
+from finpulse_assets.serving.metrics import rejected as count_rejected
 from finpulse_assets.serving.openapi import OpenAPIDocument
 from finpulse_assets.serving.predictor import Predictor, Unforecastable
 from finpulse_assets.serving.schema import MAX_ITEMS, MAX_SENTIMENT_TEXTS, Forecast, SentimentResult, set_model_limits
@@ -64,6 +66,7 @@ ORT_THREADS = int(os.environ.get("FINPULSE_SERVE_ORT_THREADS", "1"))
 RETRY_AFTER_S = max(1, round(MAX_LATENCY_MS / 1000))
 
 install_log_filter()
+separate_multiproc_dir()
 
 # Serialized here: BentoML 1.4 rebuilds the output model's JSON schema on every response it serializes
 # (a quarter of a worker's time under load, measured with py-spy); a Response it passes through as is.
@@ -108,15 +111,20 @@ class FinPulse:
                                    intra_op_num_threads=ORT_THREADS)
         set_model_limits(self.predictor.limits)
         self.forecasts = ItemBatcher(self.predictor.predict, max_batch_size=MAX_BATCH_SIZE,
-                                     max_latency_ms=MAX_LATENCY_MS, enabled="predict" in BATCHED)
+                                     max_latency_ms=MAX_LATENCY_MS, enabled="predict" in BATCHED,
+                                     observer=RouteMetrics("/predict"))
         self.sentiments = ItemBatcher(self.predictor.sentiment, max_batch_size=MAX_SENTIMENT_BATCH_SIZE,
-                                      max_latency_ms=MAX_LATENCY_MS, enabled="sentiment" in BATCHED)
+                                      max_latency_ms=MAX_LATENCY_MS, enabled="sentiment" in BATCHED,
+                                      observer=RouteMetrics("/sentiment"))
         self._large_bodies: anyio.CapacityLimiter | None = None
         # One real call through each session before /readyz says yes, so the first request pays no warm-up.
         self.ready = len(self.predictor.sentiment(["warming up the sentiment model"])) == 1
 
     def __is_ready__(self) -> bool:
         return self.ready
+
+    def __metrics__(self, exposition: str) -> str:
+        return known_endpoints_only(exposition)
 
     async def validated(self, ctx: bentoml.Context, validate):
         """The validated body, or the 400/413 response; a large body is validated in a thread, one at a time,
@@ -129,6 +137,7 @@ class FinPulse:
                 self._large_bodies = anyio.CapacityLimiter(1)
             return await anyio.to_thread.run_sync(validate, body, limiter=self._large_bodies)
         except Rejected as exc:
+            count_rejected(ctx.request.url.path, exc.status, exc.problems[0]["type"] if exc.problems else "invalid")
             return rejected(exc)
 
     # The body is read and validated by `serving.validation` (strict JSON, bounded errors), not by BentoML:

@@ -26,12 +26,18 @@ import re
 import uuid
 from http import HTTPStatus
 
+from finpulse_assets.serving.metrics import rejected as rejected_request
+from finpulse_assets.serving.metrics import route_label
+
 REQUEST_ID = contextvars.ContextVar("finpulse_request_id", default=None)
 API_PATHS = frozenset({"/predict", "/sentiment"})
 JSON_TYPE = re.compile(r"^application/([a-z0-9.+-]+\+)?json$")
 CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 DEFAULT_MAX_BODY_BYTES = 2 * 1024 * 1024
 DEFAULT_TIMEOUT_S = 30
+# uvicorn's httptools parser (what BentoML runs) sets no limit on headers; past these, a 431 before anything else.
+MAX_HEADERS = 100
+MAX_HEADER_BYTES = 32 * 1024
 BODY_STATE_KEY = "finpulse_body"
 # Overload and timeouts are expected under load: counted and logged as warnings, not as errors.
 LOAD_STATUSES = frozenset({503, 504})
@@ -54,6 +60,15 @@ def max_body_bytes() -> int:
 
 def timeout_s() -> int:
     return _positive_env("FINPULSE_SERVE_TIMEOUT_S", DEFAULT_TIMEOUT_S)
+
+
+def _header_problem(raw_headers) -> str | None:
+    if len(raw_headers) > MAX_HEADERS:
+        return f"too many headers: {len(raw_headers)}, at most {MAX_HEADERS}"
+    size = sum(len(k) + len(v) for k, v in raw_headers)
+    if size > MAX_HEADER_BYTES:
+        return f"headers too large: {size} bytes, at most {MAX_HEADER_BYTES}"
+    return None
 
 
 def request_body(state) -> bytes:
@@ -82,6 +97,7 @@ def problem_count(status: int, body: bytes) -> int:
 
 
 def log_error_response(method: str, path: str, status: int, count: int, request_id: str) -> None:
+    path = path if path in API_PATHS else repr(path[:80])  # a client's path is quoted, never a raw line break
     if status in LOAD_STATUSES:
         load_counts[status] += 1
         logger.warning("%s %s -> %d (%d since start) request_id=%s", method, path, status, load_counts[status],
@@ -110,10 +126,18 @@ class RequestEdge:
         id_header = (b"x-request-id", request_id.encode())
         path = scope["path"]
         try:
+            too_many = _header_problem(scope["headers"])
+            if too_many:
+                rejected_request(path, 431, "headers")
+                logger.warning("%s %s -> 431 (1 problem: headers) request_id=%s", scope["method"], route_label(path),
+                               request_id)
+                await _send_json(send, 431, {"error": too_many, "request_id": request_id}, [id_header])
+                return
             if scope["method"] == "POST" and path in API_PATHS:
                 rejected = self._reject(scope["headers"])
                 if rejected:
-                    status, message = rejected
+                    status, message, reason = rejected
+                    rejected_request(path, status, reason)
                     logger.warning("%s %s -> %d (1 problem: %s) request_id=%s", scope["method"], path, status,
                                    message.split(":")[0], request_id)
                     await _send_json(send, status, {"error": message, "request_id": request_id}, [id_header])
@@ -128,6 +152,7 @@ class RequestEdge:
             except TimeoutError:
                 if responses.started:
                     raise
+                rejected_request(path, 504, "timeout")
                 log_error_response(scope["method"], path, 504, 1, request_id)
                 await _send_json(send, 504, {"error": f"not answered within {self.timeout:g} s "
                                              "(FINPULSE_SERVE_TIMEOUT_S); the request's queued work is dropped",
@@ -135,16 +160,17 @@ class RequestEdge:
         finally:
             REQUEST_ID.reset(token)
 
-    def _reject(self, raw_headers) -> tuple[int, str] | None:
+    def _reject(self, raw_headers) -> tuple[int, str, str] | None:
         types = [v for k, v in raw_headers if k == b"content-type"]
         if len(types) > 1:
-            return 400, "Content-Type header given more than once: send exactly one, application/json"
+            return (400, "Content-Type header given more than once: send exactly one, application/json",
+                    "duplicate_content_type")
         media = (types[0] if types else b"application/json").decode("latin-1").split(";")[0].strip().lower()
         if not JSON_TYPE.match(media):
-            return 415, f"unsupported media type {media!r}: send the request body as application/json"
+            return 415, f"unsupported media type {media!r}: send the request body as application/json", "media_type"
         length = next((v for k, v in raw_headers if k == b"content-length"), b"0").decode("latin-1").strip()
         if length.isdigit() and int(length) > self.max_body:
-            return 413, f"request body too large: {int(length)} bytes, at most {self.max_body}"
+            return 413, f"request body too large: {int(length)} bytes, at most {self.max_body}", "body_too_large"
         return None
 
     async def _buffered(self, scope, receive, send, path, request_id, id_header):
@@ -160,6 +186,7 @@ class RequestEdge:
             size += len(chunks[-1])
             more = message.get("more_body", False)
             if size > self.max_body:
+                rejected_request(path, 413, "body_too_large")
                 logger.warning("POST %s -> 413 (1 problem) request_id=%s", path, request_id)
                 await _send_json(send, 413, {"error": f"request body too large: more than {self.max_body} bytes",
                                              "request_id": request_id}, [id_header])
