@@ -196,7 +196,7 @@ NEXT_SATURDAY = "2024-02-10"
     (_item(ticker="ZZZ"), ["requests", 0, "ticker"], "unknown ticker 'ZZZ'"),
     (_item(history__0__surprise=1), ["requests", 0, "history", 0, "surprise"], "Extra inputs"),
     (_item(history__3__texts=["x" * 1001]), ["requests", 0, "history", 3, "texts", 0], "at most 1000"),
-    (_item(history__3__texts="not a list"), ["requests", 0, "history", 3, "texts"], "valid array"),
+    (_item(history__3__texts="not a list"), ["requests", 0, "history", 3, "texts"], "valid list"),
 ])
 def test_bad_predict_requests_get_400_naming_the_field(client, body, loc, words):
     response = post_json(client, "/predict", body)

@@ -155,3 +155,38 @@ def test_bentoml_client_error_tracebacks_are_dropped_and_500s_tagged():
         record = logging.LogRecord("bentoml", logging.ERROR, __file__, 1, "Exception on /predict [POST]", (),
                                    sys.exc_info())
     assert QuietClientErrors().filter(record) is True
+
+
+def test_a_large_request_leaves_no_state_that_sheds_later_small_ones():
+    """Issue 24: after one big request BentoML's batcher shed 32-40 % of normal requests for 1-2 minutes."""
+    def work(items):
+        time.sleep(0.002 * len(items))
+        return list(items)
+
+    async def main():
+        batcher = ItemBatcher(work, max_batch_size=64, max_latency_ms=1000)
+        await batcher(list(range(64)))
+        await asyncio.gather(*(batcher([k]) for k in range(64)))  # load
+        after = []
+        for _ in range(5):  # lone requests after load: each is its own batch, nothing corked or shed
+            after.append(await batcher(["lone"]))
+        return after, await asyncio.gather(*(batcher([k]) for k in range(32)), return_exceptions=True)
+
+    after, burst = run(main())
+    assert after == [["lone"]] * 5
+    assert not [r for r in burst if isinstance(r, Exception)]
+
+
+def test_a_full_queue_sheds_at_once():
+    def work(items):
+        time.sleep(0.2)
+        return list(items)
+
+    async def main():
+        batcher = ItemBatcher(work, max_batch_size=2, max_latency_ms=10_000, max_queue_size=4)
+        return await asyncio.gather(*(batcher([k]) for k in range(12)), return_exceptions=True)
+
+    results = run(main())
+    full = [r for r in results if isinstance(r, Overloaded)]
+    assert full and all(r.reason == "queue_full" for r in full)
+    assert len([r for r in results if isinstance(r, list)]) >= 4

@@ -155,11 +155,13 @@ def test_texts_times_characters_are_bounded(client):
     assert post(client, "/sentiment", {"texts": ["a b"] * 20_000}).status_code == 400
     many_chars = ["z" * 999] * (MAX_SENTIMENT_CHARS // 999 + 1)
     assert len(many_chars) <= MAX_SENTIMENT_TEXTS
-    detail = problems(post(client, "/sentiment", {"texts": many_chars}))
-    assert "too much text" in detail[0]["msg"]
+    response = post(client, "/sentiment", {"texts": many_chars})
+    assert response.status_code == 413
+    assert f"at most {MAX_SENTIMENT_CHARS:,} (FINPULSE_SERVE_MAX_SENTIMENT_CHARS)" in problems(response)[0]["msg"]
     item = history("AAA", HISTORY_DAYS, texts={d: ["fine"] * 100 for d in range(HISTORY_DAYS)})
-    detail = problems(post(client, "/predict", {"requests": [item]}))
-    assert f"at most {MAX_REQUEST_TEXTS}" in detail[0]["msg"]
+    response = post(client, "/predict", {"requests": [item]})
+    assert response.status_code == 413
+    assert f"at most {MAX_REQUEST_TEXTS:,} (FINPULSE_SERVE_MAX_REQUEST_TEXTS)" in problems(response)[0]["msg"]
 
 
 def test_bad_requests_log_one_line_without_input_or_traceback(client, caplog):

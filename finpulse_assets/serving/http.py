@@ -1,15 +1,23 @@
 """The HTTP edge of the service, as ASGI middleware in front of BentoML's app.
 
-Before any parsing: a body that is not JSON gets a 415, one larger than
-FINPULSE_SERVE_MAX_BODY_BYTES a 413. Every response carries an X-Request-ID
-(the client's, when it sent a sane one). An error response is logged in one
-line (status, endpoint, problem count, request id), never with the input; a
-4xx never with a traceback, a 5xx keeps BentoML's traceback with the request id
-added, and its body names the request id.
+Before any parsing: a body that is not JSON gets a 415 (one Content-Type header
+only: a second one could make this check and BentoML's parser read different
+ones), one larger than FINPULSE_SERVE_MAX_BODY_BYTES a 413. The body is read
+here in full (a client that goes away mid-body is logged at INFO and answered
+nothing: there is nobody to answer) and handed to the service in the request's
+state. Every response carries an X-Request-ID (the client's, when it sent a sane
+one), including the 504 this edge sends when FINPULSE_SERVE_TIMEOUT_S passes
+(BentoML's own timeout, outside this middleware, is set later as a backstop).
+An error response is logged in one line (status, endpoint, problem count,
+request id), never with the input; a 4xx never with a traceback, 503/504 at
+WARNING with a running count, a 5xx bug at ERROR with BentoML's traceback and the
+request id; its body names the request id.
 """
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import contextvars
 import json
 import logging
@@ -18,21 +26,54 @@ import re
 import uuid
 from http import HTTPStatus
 
+from finpulse_assets.serving.metrics import rejected as rejected_request
+from finpulse_assets.serving.metrics import route_label
+
 REQUEST_ID = contextvars.ContextVar("finpulse_request_id", default=None)
 API_PATHS = frozenset({"/predict", "/sentiment"})
 JSON_TYPE = re.compile(r"^application/([a-z0-9.+-]+\+)?json$")
 CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 DEFAULT_MAX_BODY_BYTES = 2 * 1024 * 1024
+DEFAULT_TIMEOUT_S = 30
+# uvicorn's httptools parser (what BentoML runs) sets no limit on headers; past these, a 431 before anything else.
+MAX_HEADERS = 100
+MAX_HEADER_BYTES = 32 * 1024
+BODY_STATE_KEY = "finpulse_body"
+# Overload and timeouts are expected under load: counted and logged as warnings, not as errors.
+LOAD_STATUSES = frozenset({503, 504})
+load_counts: collections.Counter[int] = collections.Counter()
 
 logger = logging.getLogger("finpulse.serving")
 
 
-def max_body_bytes() -> int:
-    raw = os.environ.get("FINPULSE_SERVE_MAX_BODY_BYTES", "").strip()
-    value = int(raw) if raw else DEFAULT_MAX_BODY_BYTES
+def _positive_env(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    value = int(raw) if raw else default
     if value < 1:
-        raise ValueError(f"FINPULSE_SERVE_MAX_BODY_BYTES={raw!r}: must be a positive integer")
+        raise ValueError(f"{name}={raw!r}: must be a positive integer")
     return value
+
+
+def max_body_bytes() -> int:
+    return _positive_env("FINPULSE_SERVE_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)
+
+
+def timeout_s() -> int:
+    return _positive_env("FINPULSE_SERVE_TIMEOUT_S", DEFAULT_TIMEOUT_S)
+
+
+def _header_problem(raw_headers) -> str | None:
+    if len(raw_headers) > MAX_HEADERS:
+        return f"too many headers: {len(raw_headers)}, at most {MAX_HEADERS}"
+    size = sum(len(k) + len(v) for k, v in raw_headers)
+    if size > MAX_HEADER_BYTES:
+        return f"headers too large: {size} bytes, at most {MAX_HEADER_BYTES}"
+    return None
+
+
+def request_body(state) -> bytes:
+    """The body the edge read, from a Starlette `request.state`."""
+    return getattr(state, BODY_STATE_KEY)
 
 
 async def _send_json(send, status: int, body: dict, headers: list[tuple[bytes, bytes]] = ()) -> None:
@@ -44,73 +85,114 @@ async def _send_json(send, status: int, body: dict, headers: list[tuple[bytes, b
 
 
 def problem_count(status: int, body: bytes) -> int:
-    """How many problems an error body lists: the length of `detail` when it is a list, else 1."""
+    """How many problems an error body reports: `problem_count`, else the length of a `detail` list, else 1."""
     try:
-        detail = json.loads(body).get("detail")
+        document = json.loads(body)
+        detail = document.get("detail")
     except (ValueError, AttributeError):
         return 1
+    if isinstance(document.get("problem_count"), int):
+        return document["problem_count"]
     return len(detail) if isinstance(detail, list) else 1
 
 
-class RequestEdge:
-    """415 / 413 before parsing, request ids, and one log line per error response."""
+def log_error_response(method: str, path: str, status: int, count: int, request_id: str) -> None:
+    path = path if path in API_PATHS else repr(path[:80])  # a client's path is quoted, never a raw line break
+    if status in LOAD_STATUSES:
+        load_counts[status] += 1
+        logger.warning("%s %s -> %d (%d since start) request_id=%s", method, path, status, load_counts[status],
+                       request_id)
+        return
+    line = "%s %s -> %d (%d problem%s) request_id=%s"
+    (logger.error if status >= 500 else logger.warning)(line, method, path, status, count,
+                                                        "" if count == 1 else "s", request_id)
 
-    def __init__(self, app, max_body: int | None = None):
+
+class RequestEdge:
+    """415 / 413 before parsing, the body read once, the timeout, request ids, one log line per error."""
+
+    def __init__(self, app, max_body: int | None = None, timeout: float | None = None):
         self.app = app
         self.max_body = max_body if max_body is not None else max_body_bytes()
+        self.timeout = timeout if timeout is not None else timeout_s()
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = dict(scope["headers"])
-        given = headers.get(b"x-request-id", b"").decode("latin-1")
+        given = next((v for k, v in scope["headers"] if k == b"x-request-id"), b"").decode("latin-1")
         request_id = given if CLIENT_REQUEST_ID.match(given) else uuid.uuid4().hex
         token = REQUEST_ID.set(request_id)
         id_header = (b"x-request-id", request_id.encode())
         path = scope["path"]
         try:
+            too_many = _header_problem(scope["headers"])
+            if too_many:
+                rejected_request(path, 431, "headers")
+                logger.warning("%s %s -> 431 (1 problem: headers) request_id=%s", scope["method"], route_label(path),
+                               request_id)
+                await _send_json(send, 431, {"error": too_many, "request_id": request_id}, [id_header])
+                return
             if scope["method"] == "POST" and path in API_PATHS:
-                rejected = self._reject(headers)
+                rejected = self._reject(scope["headers"])
                 if rejected:
-                    status, message = rejected
+                    status, message, reason = rejected
+                    rejected_request(path, status, reason)
                     logger.warning("%s %s -> %d (1 problem: %s) request_id=%s", scope["method"], path, status,
                                    message.split(":")[0], request_id)
                     await _send_json(send, status, {"error": message, "request_id": request_id}, [id_header])
                     return
-                if b"content-length" not in headers:
-                    receive = await self._buffered(receive, send, path, request_id, id_header)
-                    if receive is None:
-                        return
-            await self.app(scope, receive, _ErrorResponses(send, scope, request_id, id_header))
+                receive = await self._buffered(scope, receive, send, path, request_id, id_header)
+                if receive is None:
+                    return
+            responses = _ErrorResponses(send, scope, request_id, id_header)
+            try:
+                async with asyncio.timeout(self.timeout):
+                    await self.app(scope, receive, responses)
+            except TimeoutError:
+                if responses.started:
+                    raise
+                rejected_request(path, 504, "timeout")
+                log_error_response(scope["method"], path, 504, 1, request_id)
+                await _send_json(send, 504, {"error": f"not answered within {self.timeout:g} s "
+                                             "(FINPULSE_SERVE_TIMEOUT_S); the request's queued work is dropped",
+                                             "request_id": request_id}, [id_header])
         finally:
             REQUEST_ID.reset(token)
 
-    def _reject(self, headers: dict) -> tuple[int, str] | None:
-        media = headers.get(b"content-type", b"application/json").decode("latin-1").split(";")[0].strip().lower()
+    def _reject(self, raw_headers) -> tuple[int, str, str] | None:
+        types = [v for k, v in raw_headers if k == b"content-type"]
+        if len(types) > 1:
+            return (400, "Content-Type header given more than once: send exactly one, application/json",
+                    "duplicate_content_type")
+        media = (types[0] if types else b"application/json").decode("latin-1").split(";")[0].strip().lower()
         if not JSON_TYPE.match(media):
-            return 415, f"unsupported media type {media!r}: send the request body as application/json"
-        length = headers.get(b"content-length", b"0").decode("latin-1").strip()
+            return 415, f"unsupported media type {media!r}: send the request body as application/json", "media_type"
+        length = next((v for k, v in raw_headers if k == b"content-length"), b"0").decode("latin-1").strip()
         if length.isdigit() and int(length) > self.max_body:
-            return 413, f"request body too large: {int(length)} bytes, at most {self.max_body}"
+            return 413, f"request body too large: {int(length)} bytes, at most {self.max_body}", "body_too_large"
         return None
 
-    async def _buffered(self, receive, send, path, request_id, id_header):
-        """Read a body sent without Content-Length (chunked), up to the limit; None after answering 413."""
+    async def _buffered(self, scope, receive, send, path, request_id, id_header):
+        """Read the whole body, up to the limit, into the request state; None when already answered or gone."""
         chunks, size, more = [], 0, True
         while more:
             message = await receive()
             if message["type"] == "http.disconnect":
+                logger.info("POST %s: client disconnected before sending its whole body request_id=%s", path,
+                            request_id)
                 return None
             chunks.append(message.get("body", b""))
             size += len(chunks[-1])
             more = message.get("more_body", False)
             if size > self.max_body:
+                rejected_request(path, 413, "body_too_large")
                 logger.warning("POST %s -> 413 (1 problem) request_id=%s", path, request_id)
                 await _send_json(send, 413, {"error": f"request body too large: more than {self.max_body} bytes",
                                              "request_id": request_id}, [id_header])
                 return None
         body, replayed = b"".join(chunks), False
+        scope.setdefault("state", {})[BODY_STATE_KEY] = body
 
         async def replay():
             nonlocal replayed
@@ -128,10 +210,12 @@ class _ErrorResponses:
     def __init__(self, send, scope, request_id: str, id_header):
         self.send, self.scope, self.request_id, self.id_header = send, scope, request_id, id_header
         self.start: dict | None = None
+        self.started = False
         self.chunks: list[bytes] = []
 
     async def __call__(self, message):
         if message["type"] == "http.response.start":
+            self.started = True
             message = {**message, "headers": [*message.get("headers", []), self.id_header]}
             if message["status"] < 400:
                 await self.send(message)
@@ -148,10 +232,8 @@ class _ErrorResponses:
 
     async def _send_error(self, body: bytes) -> None:
         status = self.start["status"]
-        count = problem_count(status, body)
-        line = "%s %s -> %d (%d problem%s) request_id=%s"
-        args = (self.scope["method"], self.scope["path"], status, count, "" if count == 1 else "s", self.request_id)
-        (logger.error if status >= 500 else logger.warning)(line, *args)
+        log_error_response(self.scope["method"], self.scope["path"], status, problem_count(status, body),
+                           self.request_id)
         headers = [(k, v) for k, v in self.start["headers"] if k.lower() != b"content-length"]
         try:
             document = json.loads(body)

@@ -17,18 +17,22 @@ Size limits come from the environment (read at import, i.e. at server start):
 FINPULSE_SERVE_MAX_ITEMS, FINPULSE_SERVE_MAX_HISTORY_DAYS,
 FINPULSE_SERVE_MAX_TEXTS_PER_DAY, FINPULSE_SERVE_MAX_TEXT_CHARS,
 FINPULSE_SERVE_MAX_REQUEST_TEXTS (texts in one /predict request),
+FINPULSE_SERVE_MAX_REQUEST_DAYS (history days, items x days, in one /predict request),
+FINPULSE_SERVE_MAX_REQUEST_TEXT_CHARS (characters of the texts of one /predict request),
 FINPULSE_SERVE_MAX_SENTIMENT_TEXTS, FINPULSE_SERVE_MAX_SENTIMENT_CHARS
-(characters of one /sentiment request).
+(characters of one /sentiment request). `serving.validation` checks the sizes on the raw
+body before these models validate anything.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from dataclasses import dataclass
 from typing import Annotated, Literal, Optional
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from finpulse_assets.serving.calendar import day_problem, position
 
@@ -50,6 +54,11 @@ MAX_TEXT_CHARS = _env_int("FINPULSE_SERVE_MAX_TEXT_CHARS", 1000)
 MAX_REQUEST_TEXTS = _env_int("FINPULSE_SERVE_MAX_REQUEST_TEXTS", 1024)
 MAX_SENTIMENT_TEXTS = _env_int("FINPULSE_SERVE_MAX_SENTIMENT_TEXTS", 256)
 MAX_SENTIMENT_CHARS = _env_int("FINPULSE_SERVE_MAX_SENTIMENT_CHARS", 64_000)
+# The cost of one /predict request: the feature path is linear in history days, the sentiment model in texts
+# (each truncated to its max_length tokens). Sized so the largest legal request stays a short batch
+# (docs/serving.md, "Admission"), never a stall for the requests batched after it.
+MAX_REQUEST_DAYS = _env_int("FINPULSE_SERVE_MAX_REQUEST_DAYS", 2_048)
+MAX_REQUEST_TEXT_CHARS = _env_int("FINPULSE_SERVE_MAX_REQUEST_TEXT_CHARS", 64_000)
 
 # Prices within [1e-6, 1e9] and volumes up to 1e15 keep every price feature (returns, ratios, z-scores) finite
 # in float32, whatever the sequence: the largest ratio of two prices is 1e15.
@@ -57,6 +66,17 @@ MIN_PRICE, MAX_PRICE, MAX_VOLUME = 1e-6, 1e9, 1e15
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TEXT_CHARS)]
 Price = Annotated[float, Field(strict=True, ge=MIN_PRICE, le=MAX_PRICE, allow_inf_nan=False)]
+ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _iso_date(value: object) -> object:
+    # pydantic would also take epoch integers and datetime strings; a history day is written one way only.
+    if isinstance(value, str) and ISO_DATE.fullmatch(value):
+        return value
+    raise ValueError("a date is a string YYYY-MM-DD (no time, no epoch number)")
+
+
+IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
 
 
 @dataclass(frozen=True)
@@ -86,7 +106,7 @@ class Bar(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    date: dt.date
+    date: IsoDate
     open: Price
     high: Price
     low: Price
@@ -171,25 +191,28 @@ def continuity_problem(history: list[Bar]) -> str | None:
     return None
 
 
-def _bounded_texts(items: list[PredictItem]) -> list[PredictItem]:
-    total = sum(item.text_count() for item in items)
-    if total > MAX_REQUEST_TEXTS:
-        raise ValueError(f"too many texts: {total} in this request; at most {MAX_REQUEST_TEXTS} "
-                         "(FINPULSE_SERVE_MAX_REQUEST_TEXTS), split it into several requests")
-    return items
+PredictItems = Annotated[list[PredictItem], Field(min_length=1, max_length=MAX_ITEMS)]
+SentimentTexts = Annotated[list[Text], Field(min_length=1, max_length=MAX_SENTIMENT_TEXTS)]
 
 
-def _bounded_characters(texts: list[str]) -> list[str]:
-    total = sum(map(len, texts))
-    if total > MAX_SENTIMENT_CHARS:
-        raise ValueError(f"too much text: {total} characters in this request; at most {MAX_SENTIMENT_CHARS} "
-                         "(FINPULSE_SERVE_MAX_SENTIMENT_CHARS), split it into several requests")
-    return texts
+class PredictRequest(BaseModel):
+    """The /predict body (documented in /docs.json; `serving.validation` applies it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    requests: PredictItems = Field(description=(
+        f"At most {MAX_ITEMS} items, {MAX_REQUEST_DAYS:,} history days in all "
+        f"(FINPULSE_SERVE_MAX_REQUEST_DAYS), {MAX_REQUEST_TEXTS:,} texts and {MAX_REQUEST_TEXT_CHARS:,} text "
+        "characters (FINPULSE_SERVE_MAX_REQUEST_TEXTS, FINPULSE_SERVE_MAX_REQUEST_TEXT_CHARS); over those, a 413."))
 
 
-PredictItems = Annotated[list[PredictItem], Field(min_length=1, max_length=MAX_ITEMS), AfterValidator(_bounded_texts)]
-SentimentTexts = Annotated[list[Text], Field(min_length=1, max_length=MAX_SENTIMENT_TEXTS),
-                           AfterValidator(_bounded_characters)]
+class SentimentRequest(BaseModel):
+    """The /sentiment body."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    texts: SentimentTexts = Field(description=(
+        f"At most {MAX_SENTIMENT_CHARS:,} characters in all (FINPULSE_SERVE_MAX_SENTIMENT_CHARS); over that, a 413."))
 
 
 class Forecast(BaseModel):
@@ -225,7 +248,10 @@ class ProblemReport(BaseModel):
     """The body of a 400 (the request does not validate) or 422 (valid, but no finite forecast for an item)."""
 
     error: str
-    detail: list[Problem]
+    detail: list[Problem] = Field(description="The first problems found (at most 20).")
+    problem_count: Optional[int] = Field(default=None, description="How many problems were found before checking "
+                                         "stopped; `detail` lists the first of them.")
+    request_id: Optional[str] = None
 
 
 class ErrorMessage(BaseModel):
