@@ -65,6 +65,8 @@ def variant_frames(config: EvaluationConfig, settings, training_set: pd.DataFram
     from finpulse_assets.evaluation.candidates import VARIANTS
     from finpulse_assets.evaluation.text_features import add_text_components
     from finpulse_assets.evaluation.vader_daily import replace_sentiment
+    from finpulse_assets.evaluation.look_ahead import with_audited_context
+    from finpulse_assets.features.market_context import market_context
 
     wanted = config.variants or list(VARIANTS)
     unknown = sorted(set(wanted) - set(VARIANTS))
@@ -80,6 +82,12 @@ def variant_frames(config: EvaluationConfig, settings, training_set: pd.DataFram
         else:
             by_text["embeddings"] = add_text_components(training_set, daily_embeddings, settings.protocol,
                                                         max(settings.search.embedding_components))
+    # Every frame carries the market context (computed once per frame); only the market variants read it.
+    with_context = {}
+    for frame in by_text.values():
+        if id(frame) not in with_context:
+            with_context[id(frame)], _ = with_audited_context(frame, market_context)
+    by_text = {text: with_context[id(frame)] for text, frame in by_text.items()}
     return {v: by_text[VARIANTS[v].text] for v in wanted if v not in skipped}, skipped
 
 
