@@ -38,6 +38,16 @@ class EvaluationConfig(Config):
     epochs: int = 40
     patience: int = 6
     bootstrap_resamples: int = Field(default=2000, description="Resamples of test days for the 95 % intervals.")
+    walk_forward: bool = Field(default=True, description="Also run the walk-forward evaluation (rolling origins).")
+    wf_first_test: str = Field(default="2014-10-01", description="Start of the first walk-forward test window.")
+    wf_step_months: int = Field(default=1, description="Months per walk-forward fold (one refit per fold).")
+    wf_dev_months: int = Field(default=2, description="Each fold's own dev window, in months before its test.")
+    wf_variants: list[str] = Field(default=["lstm_price_only", "lstm_price_market", "lstm_finbert",
+                                            "lstm_finbert_market"],
+                                   description="Variants evaluated walk-forward (each fold searches each).")
+    wf_n_trials: int = Field(default=3, description="Optuna trials per variant and fold.")
+    wf_seeds: int = Field(default=1, description="Networks averaged per head in the walk-forward.")
+    wf_layouts: list[str] = Field(default=["pooled"], description="Layouts the walk-forward search chooses from.")
     report_dir: str = str(PROJECT_ROOT / "reports")
     dataset: str = Field(default="", description="Name of the dataset in the report.")
     graph_stage_seconds: dict[str, float] = Field(default={}, description="Seconds of the graph stages run "
@@ -57,6 +67,18 @@ def _settings(config: EvaluationConfig):
                             layouts=tuple(config.layouts), embedding_components=tuple(config.embedding_components))
     params = LSTMConfigParams(epochs=config.epochs, patience=config.patience)
     return EvaluationSettings(protocol, search, FitSettings(params, config.seeds), config.bootstrap_resamples)
+
+
+def _walk_forward_settings(config: EvaluationConfig, settings):
+    from dataclasses import replace
+
+    from finpulse_assets.evaluation.walk_forward import WalkForwardSettings
+
+    search = replace(settings.search, n_trials=config.wf_n_trials, layouts=tuple(config.wf_layouts))
+    evaluation = replace(settings, search=search, fit=replace(settings.fit, seeds=config.wf_seeds))
+    return WalkForwardSettings(train_start=config.train_start, first_test=config.wf_first_test,
+                               test_end=config.test_end, step_months=config.wf_step_months,
+                               dev_months=config.wf_dev_months, evaluation=evaluation)
 
 
 def variant_frames(config: EvaluationConfig, settings, training_set: pd.DataFrame, vader_labels: pd.DataFrame,
@@ -118,6 +140,19 @@ def build_evaluation_assets():
         for name, reason in skipped.items():
             context.log.warning(f"evaluation: {name} left out: {reason}")
         results = evaluate_variants(frames, settings, tracker=mlflow)
+        context.log.info(f"evaluation: StockNet split done in {time.perf_counter() - started:.0f} s")
+        walk = None
+        if config.walk_forward:
+            from finpulse_assets.evaluation.walk_forward import interval_widths, walk_forward
+
+            wf_frames = {v: frames[v] for v in config.wf_variants if v in frames}
+            if not wf_frames:
+                raise ValueError(f"walk-forward: none of wf_variants {config.wf_variants} was evaluated")
+            walk = walk_forward(wf_frames, _walk_forward_settings(config, settings), progress=lambda fold: context.log.info(
+                f"walk-forward fold {fold['fold']} ({fold['test_start']}..{fold['test_end']}): "
+                f"{fold['test_samples']} samples, {fold['seconds']} s"))
+            walk["interval_widths"] = {"walk_forward": interval_widths(walk),
+                                       "stocknet_split": interval_widths(results)}
         seconds = time.perf_counter() - started
         stages = dict(config.graph_stage_seconds)
         runtime = {"graph_stage_seconds": {k: round(v, 1) for k, v in stages.items()},
@@ -140,6 +175,7 @@ def build_evaluation_assets():
                   "test_samples_scored": results["test_samples_scored"], "variants_test": results["test"],
                   "ablations": results["ablations"], "bootstrap": results["bootstrap"],
                   "variants_left_out": skipped, "dev": results["dev"], "importance_plots": plots,
+                  "walk_forward": walk,
                   "seconds": results["seconds"], "runtime": runtime}
         json_path, md_path = write_report(report, report_dir)
         yield Output({**report, "json_path": str(json_path), "md_path": str(md_path)}, metadata={
@@ -155,6 +191,8 @@ def build_evaluation_assets():
             "dev_trials": MetadataValue.md(dev_table(results["dev"])),
             **plot_metadata,
             "splits": MetadataValue.json(results["splits"]),
+            **({"walk_forward_pooled": MetadataValue.md(pooled_table(walk["test"], walk["finpulse_variant"])),
+                "walk_forward_ablations": MetadataValue.md(ablation_table(walk["ablations"]))} if walk else {}),
             "runtime": MetadataValue.json(runtime),
             "report": MetadataValue.path(str(json_path)),
         })
