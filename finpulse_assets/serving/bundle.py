@@ -55,7 +55,8 @@ def stage_forecaster(lstm_onnx: Mapping, tickers: Iterable[str], out: Path) -> d
                 "mode": lstm_onnx.get("mode"), "window": int(lstm_onnx["window"]),
                 "feature_columns": list(lstm_onnx["feature_columns"]), "models": models, "tickers": served,
                 "parity": dict(lstm_onnx["parity"]), "registry": dict(lstm_onnx["registry"]),
-                "sha256": file_hashes(out)}
+                "sha256": file_hashes(out),
+                "chosen_by": dict(lstm_onnx.get("chosen_by") or {})}  # the evaluation that chose it, if any
     (out / FORECASTER_MANIFEST).write_text(json.dumps(manifest, indent=2))
     return manifest
 
