@@ -92,3 +92,47 @@ def test_a_choice_the_graph_cannot_serve_is_refused_by_name(tmp_path):
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(ValueError, match="is not JSON"):
         read_report(tmp_path / "bad.json")
+
+
+def test_the_bento_serves_a_direction_probability_that_agrees_with_torch_and_the_forecast(trained, tmp_path,
+                                                                                         monkeypatch):
+    import numpy as np
+
+    from finpulse_assets.models.lstm.direction import PARITY_TOLERANCE, probability_up
+    from finpulse_assets.models.lstm.model import load_model, predict
+    from finpulse_assets.serving import schema
+    from finpulse_assets.serving.bundle import stage_forecaster, stage_sentiment
+    from finpulse_assets.serving.history import feature_rows, last_windows
+    from finpulse_assets.serving.predictor import Forecast, Predictor
+    from finpulse_assets.serving.schema import PredictItem
+    from finpulse_assets_tests.serving_support import history, tiny_finbert_onnx
+
+    _, _, model, onnx = trained
+    assert onnx["parity"]["passed"] and onnx["direction_parity_bound"] <= PARITY_TOLERANCE
+    sigma = model["direction_scales"]["*"]
+    assert 0 < sigma < 0.2
+    manifest = stage_forecaster(onnx, TICKERS, tmp_path / "forecaster")
+    assert manifest["direction"]["scales"] == model["direction_scales"]
+    stage_sentiment(tiny_finbert_onnx(tmp_path), tmp_path / "sentiment")
+    predictor = Predictor(tmp_path / "forecaster", tmp_path / "sentiment")
+    monkeypatch.setattr(schema, "_model_limits", predictor.limits)
+    items = [PredictItem.model_validate(history(t, 30, seed=n)) for n, t in enumerate(TICKERS)]
+    served = predictor.predict(items)
+    assert all(isinstance(s, Forecast) for s in served), served
+    windows, _ = last_windows(feature_rows(items, predictor.scorer), items, CHOSEN.feature_columns, WINDOW)
+    torch_p = probability_up(predict(load_model(Path(model["model_dir"]) / "pooled"), windows.X), sigma)
+    served_p = np.array([s.probability_up for s in served])
+    np.testing.assert_allclose(served_p, torch_p, atol=PARITY_TOLERANCE)
+    assert ((served_p > 0.5) == (np.array([s.predicted_return for s in served]) > 0)).all()
+    assert all(0 < p < 1 for p in served_p)
+
+
+def test_probability_up_is_the_normal_cdf_and_refuses_a_bad_scale():
+    import numpy as np
+
+    from finpulse_assets.models.lstm.direction import probability_up
+
+    np.testing.assert_allclose(probability_up([0.0, 0.01, -0.01], 0.01), [0.5, 0.841344746, 0.158655254], atol=1e-8)
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="direction scale"):
+            probability_up([0.0], bad)
