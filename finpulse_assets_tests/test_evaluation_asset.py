@@ -37,7 +37,9 @@ def _run(tmp_path, embeddings):
     frame, _ = _inputs()
     config = EvaluationConfig(**PROTOCOL, variants=[PRICE_ONLY, FINBERT, EMBEDDINGS], n_trials=2, seeds=1, epochs=10,
                               windows=[5], layouts=["pooled"], embedding_components=[2], bootstrap_resamples=300,
-                              report_dir=str(tmp_path / "reports"), dataset="synthetic")
+                              report_dir=str(tmp_path / "reports"), dataset="synthetic",
+                              wf_first_test="2023-09-01", wf_step_months=2, wf_dev_months=1, wf_n_trials=1,
+                              wf_variants=[PRICE_ONLY, FINBERT])
     with build_asset_context() as context:
         outputs = list(evaluation(context, config=config, mlflow=MlflowTracking(storage_dir=str(tmp_path)),
                                   training_set=frame, vader_labels=pd.DataFrame(), raw_tweets=pd.DataFrame(),
@@ -61,6 +63,20 @@ def test_the_report_and_metadata_carry_the_headline_with_intervals_and_the_ablat
     assert meta["test_mcc_ci95"].value == report["test"]["mcc_ci"]
     assert "95 % CI" in meta["test_pooled"].value and "+ tweet embeddings (LSTM)" in meta["ablations"].value
     assert set(meta["best_trials"].value) == {PRICE_ONLY, FINBERT, EMBEDDINGS}
+
+
+def test_the_walk_forward_report_is_written_beside_the_stocknet_split(output):
+    report = json.loads(open(output.value["json_path"]).read())
+    walk = report["walk_forward"]
+    assert [(f["test_start"], f["test_end"]) for f in walk["folds"]] == [("2023-09-01", "2023-11-01"),
+                                                                       ("2023-11-01", "2024-01-01")]
+    assert set(walk["test"]) >= {PRICE_ONLY, FINBERT, "finpulse_chosen_per_fold"}
+    assert walk["bootstrap"]["n_days"] > report["bootstrap"]["n_days"]  # four months of test days, not three
+    widths = walk["interval_widths"]
+    assert set(widths["walk_forward"]) >= {PRICE_ONLY, FINBERT} and PRICE_ONLY in widths["stocknet_split"]
+    text = open(output.value["md_path"]).read()
+    assert "## Walk-forward (rolling origins)" in text and "Interval widths under each protocol" in text
+    assert "95 % CI" in output.metadata["walk_forward_pooled"].value
 
 
 def test_the_embedding_variant_chose_text_components_and_importance_plots_are_shown(output):

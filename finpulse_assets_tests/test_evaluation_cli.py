@@ -52,5 +52,5 @@ def test_a_negative_search_budget_is_refused_before_anything_runs(tmp_path, caps
 
     with pytest.raises(SystemExit) as exit_info:
         main(["--data", str(tmp_path), "--n-trials", "-1"])
-    assert exit_info.value.code == 2 and "--n-trials and --seeds" in capsys.readouterr().err
+    assert exit_info.value.code == 2 and "--n-trials, --seeds" in capsys.readouterr().err
     assert not (tmp_path / "storage").exists()

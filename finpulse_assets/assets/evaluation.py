@@ -38,6 +38,16 @@ class EvaluationConfig(Config):
     epochs: int = 40
     patience: int = 6
     bootstrap_resamples: int = Field(default=2000, description="Resamples of test days for the 95 % intervals.")
+    walk_forward: bool = Field(default=True, description="Also run the walk-forward evaluation (rolling origins).")
+    wf_first_test: str = Field(default="2014-10-01", description="Start of the first walk-forward test window.")
+    wf_step_months: int = Field(default=1, description="Months per walk-forward fold (one refit per fold).")
+    wf_dev_months: int = Field(default=2, description="Each fold's own dev window, in months before its test.")
+    wf_variants: list[str] = Field(default=["lstm_price_only", "lstm_price_market", "lstm_finbert",
+                                            "lstm_finbert_market"],
+                                   description="Variants evaluated walk-forward (each fold searches each).")
+    wf_n_trials: int = Field(default=3, description="Optuna trials per variant and fold.")
+    wf_seeds: int = Field(default=1, description="Networks averaged per head in the walk-forward.")
+    wf_layouts: list[str] = Field(default=["pooled"], description="Layouts the walk-forward search chooses from.")
     report_dir: str = str(PROJECT_ROOT / "reports")
     dataset: str = Field(default="", description="Name of the dataset in the report.")
     graph_stage_seconds: dict[str, float] = Field(default={}, description="Seconds of the graph stages run "
@@ -59,12 +69,26 @@ def _settings(config: EvaluationConfig):
     return EvaluationSettings(protocol, search, FitSettings(params, config.seeds), config.bootstrap_resamples)
 
 
+def _walk_forward_settings(config: EvaluationConfig, settings):
+    from dataclasses import replace
+
+    from finpulse_assets.evaluation.walk_forward import WalkForwardSettings
+
+    search = replace(settings.search, n_trials=config.wf_n_trials, layouts=tuple(config.wf_layouts))
+    evaluation = replace(settings, search=search, fit=replace(settings.fit, seeds=config.wf_seeds))
+    return WalkForwardSettings(train_start=config.train_start, first_test=config.wf_first_test,
+                               test_end=config.test_end, step_months=config.wf_step_months,
+                               dev_months=config.wf_dev_months, evaluation=evaluation)
+
+
 def variant_frames(config: EvaluationConfig, settings, training_set: pd.DataFrame, vader_labels: pd.DataFrame,
                    raw_tweets: pd.DataFrame, daily_embeddings: pd.DataFrame) -> tuple[dict, dict]:
     """{variant: its daily frame} and {variant: why it was left out}."""
     from finpulse_assets.evaluation.candidates import VARIANTS
     from finpulse_assets.evaluation.text_features import add_text_components
     from finpulse_assets.evaluation.vader_daily import replace_sentiment
+    from finpulse_assets.evaluation.look_ahead import with_audited_context
+    from finpulse_assets.features.market_context import market_context
 
     wanted = config.variants or list(VARIANTS)
     unknown = sorted(set(wanted) - set(VARIANTS))
@@ -80,6 +104,12 @@ def variant_frames(config: EvaluationConfig, settings, training_set: pd.DataFram
         else:
             by_text["embeddings"] = add_text_components(training_set, daily_embeddings, settings.protocol,
                                                         max(settings.search.embedding_components))
+    # Every frame carries the market context (computed once per frame); only the market variants read it.
+    with_context = {}
+    for frame in by_text.values():
+        if id(frame) not in with_context:
+            with_context[id(frame)], _ = with_audited_context(frame, market_context)
+    by_text = {text: with_context[id(frame)] for text, frame in by_text.items()}
     return {v: by_text[VARIANTS[v].text] for v in wanted if v not in skipped}, skipped
 
 
@@ -110,6 +140,19 @@ def build_evaluation_assets():
         for name, reason in skipped.items():
             context.log.warning(f"evaluation: {name} left out: {reason}")
         results = evaluate_variants(frames, settings, tracker=mlflow)
+        context.log.info(f"evaluation: StockNet split done in {time.perf_counter() - started:.0f} s")
+        walk = None
+        if config.walk_forward:
+            from finpulse_assets.evaluation.walk_forward import interval_widths, walk_forward
+
+            wf_frames = {v: frames[v] for v in config.wf_variants if v in frames}
+            if not wf_frames:
+                raise ValueError(f"walk-forward: none of wf_variants {config.wf_variants} was evaluated")
+            walk = walk_forward(wf_frames, _walk_forward_settings(config, settings), progress=lambda fold: context.log.info(
+                f"walk-forward fold {fold['fold']} ({fold['test_start']}..{fold['test_end']}): "
+                f"{fold['test_samples']} samples, {fold['seconds']} s"))
+            walk["interval_widths"] = {"walk_forward": interval_widths(walk),
+                                       "stocknet_split": interval_widths(results)}
         seconds = time.perf_counter() - started
         stages = dict(config.graph_stage_seconds)
         runtime = {"graph_stage_seconds": {k: round(v, 1) for k, v in stages.items()},
@@ -132,6 +175,7 @@ def build_evaluation_assets():
                   "test_samples_scored": results["test_samples_scored"], "variants_test": results["test"],
                   "ablations": results["ablations"], "bootstrap": results["bootstrap"],
                   "variants_left_out": skipped, "dev": results["dev"], "importance_plots": plots,
+                  "walk_forward": walk,
                   "seconds": results["seconds"], "runtime": runtime}
         json_path, md_path = write_report(report, report_dir)
         yield Output({**report, "json_path": str(json_path), "md_path": str(md_path)}, metadata={
@@ -147,6 +191,8 @@ def build_evaluation_assets():
             "dev_trials": MetadataValue.md(dev_table(results["dev"])),
             **plot_metadata,
             "splits": MetadataValue.json(results["splits"]),
+            **({"walk_forward_pooled": MetadataValue.md(pooled_table(walk["test"], walk["finpulse_variant"])),
+                "walk_forward_ablations": MetadataValue.md(ablation_table(walk["ablations"]))} if walk else {}),
             "runtime": MetadataValue.json(runtime),
             "report": MetadataValue.path(str(json_path)),
         })

@@ -59,6 +59,9 @@ class LSTMConfig(Config):
     adversarial_beta: float = Field(default=0.5, description="Weight of the adversarial loss.")
     sentiment_features: str = Field(default="all", description="Daily sentiment inputs: 'all' of "
                                     "sentiment_features' columns, 'mean_and_count' or 'none' (price only).")
+    evaluation_report: str = Field(default="", description="An evaluation.json (`make evaluate`): train its "
+                                   "headline model's chosen candidate (window, pooling, inputs, network) instead of "
+                                   "the fields above, and record which evaluation chose it in MLflow.")
 
 
 def _params(config: LSTMConfig):
@@ -112,6 +115,14 @@ def build_lstm_assets():
 
         if training_set.empty:
             raise ValueError("lstm_model: training_set is empty; materialize the data and sentiment assets first")
+        chosen_by = {}
+        if config.evaluation_report:
+            from finpulse_assets.evaluation.choice import chosen_lstm_config, model_card, read_report
+
+            report, digest = read_report(config.evaluation_report)
+            config = config.model_copy(update=chosen_lstm_config(report))
+            chosen_by = model_card(report, digest, config.evaluation_report)
+            context.log.info(f"lstm_model: training the evaluation's choice {chosen_by['finpulse.chosen_by.variant']}")
         params = _params(config)
         feature_columns = model_feature_columns(config.sentiment_features)
         version = "lstm-" + content_key(config.model_dump(), feature_columns, frame_fingerprint(training_set))
@@ -121,6 +132,9 @@ def build_lstm_assets():
                               config.val_frac, config.test_frac, config.pooling, config.moving_average_days)
         train_seconds = time.perf_counter() - started
         beats_rw = run_result.beats_random_walk_on_val()
+        from finpulse_assets.models.lstm.direction import validation_scales
+
+        direction_scales = validation_scales(run_result.models, run_result.split.val)
         with staged_dir(final_dir) as out:
             save_lstm_run(run_result, out, title=f"{version}: test split, next-day close",
                                   extra={"version": version, "pooling": run_result.pooling})
@@ -141,7 +155,7 @@ def build_lstm_assets():
             run.log_artifacts(final_dir, "model")
             run.log_artifact(final_dir / PLOT_FILE, "plots")
             run.log_text(metrics_markdown(run_result.test_metrics), "test_metrics.md")
-            run.set_tags(sha256_tags(hashes))
+            run.set_tags(sha256_tags(hashes) | chosen_by)
             run_id = run.run_id
 
         test, val = run_result.test_metrics, run_result.val_metrics
@@ -153,7 +167,8 @@ def build_lstm_assets():
         value = {
             "model_dir": str(final_dir), "version": version, "mode": run_result.mode,
             "feature_columns": feature_columns, "window": config.window,
-            "architecture": config.architecture,
+            "architecture": config.architecture, "config": config.model_dump(), "chosen_by": chosen_by,
+            "direction_scales": direction_scales,
             "val_metrics": val, "test_metrics": test, "beats_random_walk_on_val": beats_rw,
             "pooling_reason": run_result.pooling_reason, "split": split, "mlflow_run_id": run_id,
             "sha256": hashes,
@@ -168,6 +183,8 @@ def build_lstm_assets():
             "architecture": config.architecture + (" (adversarial)" if config.adversarial else ""),
             "feature_columns": ", ".join(feature_columns),
             "pooling_reason": run_result.pooling_reason,
+            "direction_scales": MetadataValue.json(direction_scales),
+            "chosen_by": MetadataValue.json(chosen_by or {"finpulse.chosen_by": "configuration, not an evaluation"}),
             "pooling_validation_mae": MetadataValue.md(pooling_table(run_result.pooling)),
             "sentiment_ablation": ablation,
             "test_mae_lstm": MetadataValue.float(test[LSTM]["mae"]),
@@ -219,8 +236,15 @@ def build_lstm_assets():
         seconds = time.perf_counter() - started
         model_store.publish(model_dir)
         hashes = file_hashes(model_dir)
-        passed = all(r["passed"] for r in reports.values())
+        from finpulse_assets.models.lstm.direction import PARITY_TOLERANCE, parity_bound
+
         worst = max(reports.values(), key=lambda r: r["parity_max_abs_diff"] / r["tolerance"])
+        # The served P(up) is a function of the log return: the log return's parity bounds its difference.
+        scales = lstm_model.get("direction_scales") or {}
+        direction_bound = parity_bound(max(r["parity_max_abs_diff"] for r in reports.values()), scales) \
+            if scales else None
+        passed = all(r["passed"] for r in reports.values()) and (
+            direction_bound is None or direction_bound <= PARITY_TOLERANCE)
         models = {key: {"dir": str(model_dir / (POOLED if key == POOLED_KEY else key)),
                         "onnx_file": r["onnx_file"], "variant": r["chosen"], "reason": r["reason"]}
                   for key, r in reports.items()}
@@ -258,6 +282,8 @@ def build_lstm_assets():
             "parity": {"passed": passed, "max_abs_diff": worst["parity_max_abs_diff"],
                        "tolerance": worst["tolerance"]},
             "registry": registry, "mlflow_run_id": run_id, "mlflow_parent_run_id": lstm_model["mlflow_run_id"],
+            "chosen_by": lstm_model.get("chosen_by", {}), "direction_scales": scales,
+            "direction_parity_bound": direction_bound,
         }
         yield Output(value, metadata={
             "variants": MetadataValue.md(variants_table(reports)),
@@ -276,6 +302,8 @@ def build_lstm_assets():
         yield AssetCheckResult(
             check_name=PARITY_CHECK, passed=passed, severity=AssetCheckSeverity.ERROR,
             metadata={"max_abs_diff": MetadataValue.float(worst["parity_max_abs_diff"]),
+                      "direction_probability_max_abs_diff_bound": MetadataValue.float(
+                          direction_bound if direction_bound is not None else float("nan")),
                       "tolerance": MetadataValue.float(worst["tolerance"]),
                       "variant": ", ".join(variants)})
 

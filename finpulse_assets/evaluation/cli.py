@@ -94,10 +94,18 @@ def main(argv=None) -> int:
     parser.add_argument("--n-trials", type=int, default=0,
                         help="Optuna trials per variant on the dev split (default: the evaluation asset's, 12)")
     parser.add_argument("--seeds", type=int, default=0, help="networks averaged per head (default: the asset's, 3)")
+    parser.add_argument("--wf-step-months", type=int, default=0,
+                        help="months per walk-forward fold (default: the asset's, 1)")
+    parser.add_argument("--wf-n-trials", type=int, default=0,
+                        help="Optuna trials per variant and walk-forward fold (default: the asset's, 3)")
+    parser.add_argument("--no-walk-forward", action="store_true", help="only StockNet's fixed split")
     args = parser.parse_args(argv)
-    if args.n_trials < 0 or args.seeds < 0:
-        parser.error("--n-trials and --seeds take a positive number (0: the evaluation asset's default)")
-    search = {k: v for k, v in (("n_trials", args.n_trials), ("seeds", args.seeds)) if v}
+    if min(args.n_trials, args.seeds, args.wf_step_months, args.wf_n_trials) < 0:
+        parser.error("--n-trials, --seeds, --wf-step-months and --wf-n-trials take a positive number (0: the evaluation asset's default)")
+    search = {k: v for k, v in (("n_trials", args.n_trials), ("seeds", args.seeds),
+                                ("wf_step_months", args.wf_step_months), ("wf_n_trials", args.wf_n_trials)) if v}
+    if args.no_walk_forward:
+        search["walk_forward"] = False
     data_dir = Path(args.data).resolve()
     tickers = [t.strip().upper() for t in args.tickers.split(",") if t.strip()] or dataset_tickers(data_dir)
     storage = Path(args.storage or PROJECT_ROOT / "storage" / "evaluation" / data_dir.name).resolve()

@@ -104,6 +104,29 @@ def _intervals(truth: pd.DataFrame, test: dict, settings: EvaluationSettings) ->
     return ablations, result["settings"]
 
 
+def score_forecasts(truth: pd.DataFrame, forecasts: dict[str, pd.DataFrame], majority_up: np.ndarray,
+                    settings: EvaluationSettings) -> dict:
+    """Every variant's forecasts scored on the same samples (those all of them forecast), with day-clustered
+    bootstrap intervals and the paired ablations.
+
+    truth: `truth_frame` of the scored split; forecasts: {variant: KEYS, predicted_up, predicted_close};
+    majority_up: the majority class's forecast per row of `truth` (True: up).
+    """
+    truth = truth.assign(**{"up/" + MAJORITY: np.asarray(majority_up, dtype=bool)})
+    for name, f in forecasts.items():
+        truth = truth.merge(f.rename(columns={"predicted_up": f"up/{name}", "predicted_close": f"close/{name}"}),
+                            on=KEYS, how="inner", validate="one_to_one")
+    if truth.empty:
+        raise ValueError("no sample is forecast by every variant")
+    test = {MAJORITY: score(truth, truth["up/" + MAJORITY].to_numpy(), None),
+            RANDOM_WALK: score(truth, None, truth["close_t"].to_numpy())}
+    for name in forecasts:
+        test[name] = score(truth, truth[f"up/{name}"].to_numpy(), truth[f"close/{name}"].to_numpy())
+    ablations, bootstrap_settings = _intervals(truth, test, settings)
+    return {"test": {v: test[v] for v in VARIANT_ORDER if v in test}, "ablations": ablations,
+            "bootstrap": bootstrap_settings, "test_samples_scored": len(truth)}
+
+
 def evaluate_variants(frames: dict[str, pd.DataFrame], settings: EvaluationSettings, tracker=None) -> dict:
     """frames: {variant name: its daily frame}. Returns dev searches and choices, test scores with bootstrap
     intervals, ablations, the headline variant, split counts, seconds."""
@@ -120,18 +143,8 @@ def evaluate_variants(frames: dict[str, pd.DataFrame], settings: EvaluationSetti
     reference = next(iter(frames.values()))
     reference_samples = build_samples(reference, FEATURE_COLUMNS, min(settings.search.windows), settings.protocol)
     truth = truth_frame(reference_samples.part(TEST))
-    for name, f in forecasts.items():
-        truth = truth.merge(f.rename(columns={"predicted_up": f"up/{name}", "predicted_close": f"close/{name}"}),
-                            on=KEYS, how="inner", validate="one_to_one")
     majority = _majority_label(reference, settings)
-    truth["up/" + MAJORITY] = np.full(len(truth), majority == UP)
-    test = {MAJORITY: score(truth, truth["up/" + MAJORITY].to_numpy(), None),
-            RANDOM_WALK: score(truth, None, truth["close_t"].to_numpy())}
-    for name in forecasts:
-        test[name] = score(truth, truth[f"up/{name}"].to_numpy(), truth[f"close/{name}"].to_numpy())
-    ablations, bootstrap_settings = _intervals(truth, test, settings)
-    return {"test": {v: test[v] for v in VARIANT_ORDER if v in test}, "dev": dev, "finpulse_variant": headline_variant,
-            "ablations": ablations, "bootstrap": bootstrap_settings,
-            "majority_label": "up" if majority == UP else "down",
-            "splits": split_counts(reference_samples), "test_samples_scored": len(truth),
+    scored = score_forecasts(truth, forecasts, np.full(len(truth), majority == UP), settings)
+    return {**scored, "dev": dev, "finpulse_variant": headline_variant,
+            "majority_label": "up" if majority == UP else "down", "splits": split_counts(reference_samples),
             "seconds": seconds | {"total": time.perf_counter() - started}}

@@ -106,6 +106,38 @@ def search_table(dev: dict) -> str:
     return "\n".join(lines)
 
 
+def walk_forward_section(walk: dict | None) -> list[str]:
+    """Markdown lines of the walk-forward report (empty when it did not run)."""
+    if not walk:
+        return []
+    s, b = walk["settings"], walk.get("bootstrap", {})
+    lines = ["## Walk-forward (rolling origins)", "",
+             f"{s['n_folds']} folds: test windows of {s['step_months']} month(s) from {s['first_test']} to "
+             f"{s['test_end']}, each fold trained on {s['train_start']}..its dev window ({s['dev_months']} months "
+             f"before its test window), hyper-parameters chosen on that dev window ({s['n_trials']} Optuna trials per "
+             f"variant, {s['seeds']} seed(s) per head, layouts {', '.join(s['layouts'])}), refitted on train + dev, "
+             f"its test window read once. `{walk['finpulse_variant']}`: each fold's FinBERT variant with the best "
+             f"dev MCC. 95 % intervals: bootstrap over {b.get('n_days', '?')} test days (all tickers of a day "
+             f"together), {b.get('n_resamples', '?')} resamples.", "",
+             pooled_table(walk["test"], walk["finpulse_variant"] or ""), "",
+             "### Ablations, walk-forward (paired)", "", ablation_table(walk.get("ablations", [])), ""]
+    widths = walk.get("interval_widths")
+    if widths:
+        lines += ["### Interval widths under each protocol (95 % CI, upper minus lower)", "",
+                  "| model | accuracy, StockNet split | accuracy, walk-forward | MCC, StockNet split | MCC, walk-forward |",
+                  "|---|---:|---:|---:|---:|"]
+        for name, w in widths["walk_forward"].items():
+            fixed = widths["stocknet_split"].get(name)
+            cell = (lambda k: f"{fixed[k]:.4f}" if fixed else "–")
+            lines.append(f"| {name} | {cell('accuracy')} | {w['accuracy']:.4f} | {cell('mcc')} | {w['mcc']:.4f} |")
+        lines.append("")
+    lines += ["| fold | test window | samples | chosen FinBERT variant | seconds |", "|---:|---|---:|---|---:|"]
+    for f in walk["folds"]:
+        lines.append(f"| {f['fold']} | {f['test_start']}..{f['test_end']} | {f['test_samples']} | "
+                     f"{f['headline'] or '–'} | {f['seconds']} |")
+    return lines + [""]
+
+
 def markdown(report: dict) -> str:
     h, p = report["test"], report["protocol"]
     b = report.get("bootstrap", {})
@@ -135,6 +167,7 @@ def markdown(report: dict) -> str:
         "",
         ablation_table(report.get("ablations", [])),
         "",
+        *walk_forward_section(report.get("walk_forward")),
         "## Test split per ticker",
         "",
         test_table(report["variants_test"], h["model"]),

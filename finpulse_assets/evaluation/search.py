@@ -64,7 +64,7 @@ def suggest(trial: optuna.Trial, variant: Variant, space: SearchSettings) -> Can
     return Candidate(
         window=trial.suggest_categorical("window", list(space.windows)),
         layout=trial.suggest_categorical("layout", list(space.layouts)),
-        sentiment=sentiment, embeddings=embeddings, architecture=variant.architecture,
+        sentiment=sentiment, embeddings=embeddings, architecture=variant.architecture, market=variant.market,
         hidden_size=trial.suggest_categorical("hidden_size", list(space.hidden_sizes)),
         lr=trial.suggest_float("lr", *space.lr, log=True),
         dropout=trial.suggest_float("dropout", *space.dropout),

@@ -55,7 +55,12 @@ def stage_forecaster(lstm_onnx: Mapping, tickers: Iterable[str], out: Path) -> d
                 "mode": lstm_onnx.get("mode"), "window": int(lstm_onnx["window"]),
                 "feature_columns": list(lstm_onnx["feature_columns"]), "models": models, "tickers": served,
                 "parity": dict(lstm_onnx["parity"]), "registry": dict(lstm_onnx["registry"]),
-                "sha256": file_hashes(out)}
+                "sha256": file_hashes(out),
+                "chosen_by": dict(lstm_onnx.get("chosen_by") or {})}  # the evaluation that chose it, if any
+    if lstm_onnx.get("direction_scales"):
+        from finpulse_assets.models.lstm.direction import METHOD
+
+        manifest["direction"] = {"method": METHOD, "scales": dict(lstm_onnx["direction_scales"])}
     (out / FORECASTER_MANIFEST).write_text(json.dumps(manifest, indent=2))
     return manifest
 

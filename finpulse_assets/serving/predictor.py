@@ -17,6 +17,7 @@ import numpy as np
 from finpulse_assets.features.price import MIN_HISTORY_BARS
 from finpulse_assets.models.finbert.labels import SENTIMENT_LABELS
 from finpulse_assets.models.finbert.scoring import OnnxSentimentScorer
+from finpulse_assets.models.lstm.direction import probability_up, scale_for
 from finpulse_assets.models.lstm.forecast import ForecastModels
 from finpulse_assets.serving.bundle import read_forecaster, read_sentiment
 from finpulse_assets.serving.calendar import next_trading_day
@@ -88,9 +89,16 @@ class Predictor:
             outcomes[i] = Forecast(ticker=item.ticker, date=next_trading_day(item.history[-1].date),
                                    predicted_close=float(predicted_close[n]),
                                    predicted_return=float(predicted_return[n]),
+                                   probability_up=self._probability_up(float(log_return[n]), item.ticker),
                                    last_close=float(windows.close_t[n]), model_version=self.models.model_version,
                                    sentiment=sentiment_source(item))
         return outcomes
+
+    def _probability_up(self, log_return: float, ticker: str) -> float | None:
+        direction = self.forecaster_manifest.get("direction")
+        if not direction:
+            return None
+        return float(probability_up(log_return, scale_for(direction["scales"], ticker)))
 
     def sentiment(self, texts: Sequence[str]) -> list[SentimentResult]:
         probs = self.scorer.score(list(texts))

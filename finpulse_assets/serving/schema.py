@@ -220,6 +220,8 @@ class Forecast(BaseModel):
     date: dt.date = Field(description="The trading day forecast: the next one after the history's last day.")
     predicted_close: float
     predicted_return: float = Field(description="predicted_close / last close - 1")
+    probability_up: float | None = Field(default=None, description="P(close of `date` > last close) from the "
+                                         "forecast and the model's validation error; None from a bundle without it.")
     last_close: float
     model_version: str
     sentiment: str = Field(description="Where the sentiment features came from: scored texts or neutral.")
