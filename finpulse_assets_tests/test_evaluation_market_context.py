@@ -9,7 +9,7 @@ from finpulse_assets.evaluation.look_ahead import audit_no_look_ahead
 from finpulse_assets.features.market_context import (
     MARKET_COLUMNS, SECTOR_OF, TWEET_SURPRISE_COLUMNS, market_context, with_market_context,
 )
-from finpulse_assets.market_calendar import assign_trading_day
+from finpulse_assets.features.market_calendar import assign_trading_day
 
 
 def test_tweets_after_the_close_count_toward_the_next_trading_day():

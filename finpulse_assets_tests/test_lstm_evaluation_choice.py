@@ -12,8 +12,8 @@ from dagster import asset, materialize
 from finpulse_assets.assets.lstm import build_lstm_assets
 from finpulse_assets.evaluation.candidates import CHOSEN_PER_FOLD, FINBERT, Candidate
 from finpulse_assets.evaluation.choice import chosen_lstm_config
-from finpulse_assets.mlflow_tracking import MlflowTracking
-from finpulse_assets.model_store import ModelStore
+from finpulse_assets.models.mlflow_tracking import MlflowTracking
+from finpulse_assets.models.store import ModelStore
 from finpulse_assets_tests.serving_support import TICKERS, WINDOW, training_frame
 
 CHOSEN = Candidate(window=WINDOW, layout="pooled", sentiment="mean_and_count", architecture="alstm", hidden_size=8,
