@@ -178,6 +178,7 @@ def materialize(settings: Settings, instance: DagsterInstance, jobs: Sequence[st
 
 
 def _add_outcome(outcome: RunOutcome, totals, models, checks, failed_checks) -> None:
+    run_reasons: dict[str, dict] = {}
     for name, partition, metadata in outcome.materializations:
         if partition is None:
             models[name] = metadata
@@ -185,6 +186,11 @@ def _add_outcome(outcome: RunOutcome, totals, models, checks, failed_checks) -> 
         totals[name]["partitions"] += 1
         totals[name]["rows"] += int(metadata["rows"])
         totals[name]["rows_rejected"] += int(metadata["rows_rejected"])
+        run_reasons.setdefault(name, metadata.get("run_rejected_by_reason") or {})  # the run's, on each partition
+    for name, reasons in run_reasons.items():
+        by_reason = totals[name].setdefault("rejected_by_reason", {})
+        for reason, count in reasons.items():
+            by_reason[reason] = by_reason.get(reason, 0) + int(count)
     for check in outcome.checks:
         checks.append(check)
         if not check["passed"]:
@@ -197,6 +203,10 @@ def print_summary(summary: dict, settings: Settings) -> None:
     print(f"{'asset':<20}{'partitions':>12}{'rows':>12}{'rejected':>10}")
     for name, s in summary["assets"].items():
         print(f"{name:<20}{s['partitions']:>12}{s['rows']:>12}{s['rows_rejected']:>10}")
+    for name, s in summary["assets"].items():
+        if s.get("rejected_by_reason"):  # rows without a usable date belong to no partition: counted here only
+            reasons = ", ".join(f"{r} {n}" for r, n in sorted(s["rejected_by_reason"].items(), key=lambda i: -i[1]))
+            print(f"{name} rows dropped, by reason: {reasons}")
     for name, metadata in summary.get("models", {}).items():
         print(f"\n{name}")
         for key in SUMMARY_KEYS.get(name, []):
