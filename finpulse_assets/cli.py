@@ -30,6 +30,7 @@ import pandas as pd
 from dagster import DagsterInstance
 
 from finpulse_assets.definitions import JOB_ORDER, MONITORING_JOB, PARTITIONED_JOBS, RUN_ORDER, build_definitions
+from finpulse_assets.operations.dead_runs import mark_dead_cli_runs, process_tags
 from finpulse_assets.partitions import TICKER_RUN_TAG, range_tags, ticker_partitions
 from finpulse_assets.progress import Progress
 from finpulse_assets.run_launch import execute_job
@@ -149,7 +150,7 @@ def materialize(settings: Settings, instance: DagsterInstance, jobs: Sequence[st
             progress.stage(job_name, len(asset_names) * days * len(runs),
                            "asset partitions" if job_name in PARTITIONED_JOBS else "assets")
             run_config_of_job = {**CONSOLE_LOGS, "ops": ops}
-            runs = [(t, {**tags, "finpulse/launched_by": "cli", **({TICKER_RUN_TAG: t} if t else {})}) for t, tags in runs]
+            runs = [(t, {**tags, **process_tags(), **({TICKER_RUN_TAG: t} if t else {})}) for t, tags in runs]
             if pool is None and workers > 1 and len(runs) > 1:
                 pool = TickerRunPool(settings, min(workers, len(settings.tickers)))
             if pool is not None and len(runs) > 1:
@@ -223,9 +224,21 @@ def print_summary(summary: dict, settings: Settings) -> None:
         print("\nstage times: " + ", ".join(f"{job} {s:.1f} s" for job, s in summary["stage_seconds"].items()))
     print(f"time taken: {summary['seconds']:.1f} s")
     if summary["failed_checks"]:
-        print("FAILED checks: " + ", ".join(summary["failed_checks"]))
+        print("FAILED checks: " + ", ".join(summary["failed_checks"]) +
+              f"\n(everything was stored; exit code {EXIT_STORED_WITH_FAILED_CHECKS}: read the checks' metadata)")
     if summary.get("failure"):
         print("FAILED: " + summary["failure"] + "\n(later stages were not run)")
+
+
+# Exit codes (docs/reliability.md): everything stored; a run failed (what failed stored nothing); everything
+# stored, but asset checks failed (warnings a person should read).
+EXIT_OK, EXIT_FAILED, EXIT_STORED_WITH_FAILED_CHECKS = 0, 1, 3
+
+
+def exit_code(summary: dict) -> int:
+    if summary.get("failure"):
+        return EXIT_FAILED
+    return EXIT_STORED_WITH_FAILED_CHECKS if summary["failed_checks"] else EXIT_OK
 
 
 def main(argv=None) -> int:
@@ -240,9 +253,11 @@ def main(argv=None) -> int:
         parser.error(f"unknown jobs {unknown}; expected some of {JOB_ORDER}")
     settings = Settings.from_env()
     with DagsterInstance.get() as instance:
+        for run_id in mark_dead_cli_runs(instance):
+            print(f"run {run_id} of an earlier CLI process that is gone: marked failed", file=sys.stderr)
         summary = materialize(settings, instance, jobs, workers=default_workers())
     print_summary(summary, settings)
-    return 1 if summary["failed_checks"] or summary["failure"] else 0
+    return exit_code(summary)
 
 
 if __name__ == "__main__":

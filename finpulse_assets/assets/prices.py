@@ -8,7 +8,9 @@ from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
     AssetIn,
+    IOManager,
     MetadataValue,
+    ResourceParam,
     asset,
 )
 
@@ -113,7 +115,8 @@ def build_price_assets(partitions_def):
         group_name="price_data",
         kinds={"pandas", "parquet"},
     )
-    def raw_prices(context: AssetExecutionContext, config: ReplaceConfig, price_source: PriceSource):
+    def raw_prices(context: AssetExecutionContext, config: ReplaceConfig, price_source: PriceSource,
+                   io_manager: ResourceParam[IOManager]):
         """The day's OHLCV and adjusted close; rows with impossible prices are rejected by reason.
         Refuses to replace stored bars with none (see ReplaceConfig)."""
         parts = run_partitions(context)
@@ -121,7 +124,8 @@ def build_price_assets(partitions_def):
         raw = price_source.load_prices(tickers, min(p.day for p in parts), max(p.day for p in parts))
         clean, rejects = clean_prices(raw)
         frames = split_by_partition(clean, parts, "date")
-        replaced = guard_replacement(context, frames, config, price_source.location(tickers))
+        replaced = guard_replacement(context, io_manager, frames, config, price_source.location(tickers),
+                                     rejects)
         yield from emit(context, frames, RawPrices, rejects, empty_reason=_missing_bar, run_metadata=replaced)
         yield trading_days_check(frames)
         yield plausible_moves_check(frames)

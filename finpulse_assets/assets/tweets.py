@@ -1,7 +1,7 @@
 """raw_tweets and vader_labels: the day's tweets per ticker, and their VADER labels."""
 
 import pandas as pd
-from dagster import AssetExecutionContext, AssetIn, asset
+from dagster import AssetExecutionContext, AssetIn, IOManager, ResourceParam, asset
 
 from finpulse_assets.assets.completeness import ReplaceConfig, guard_replacement, guard_ticker_coverage
 from finpulse_assets.assets.partitioned import emit, run_partitions, schema_check_spec, split_by_partition
@@ -25,7 +25,8 @@ def build_tweet_assets(partitions_def):
         group_name="sentiment_data",
         kinds={"pandas", "parquet"},
     )
-    def raw_tweets(context: AssetExecutionContext, config: ReplaceConfig, tweet_source: TweetSource):
+    def raw_tweets(context: AssetExecutionContext, config: ReplaceConfig, tweet_source: TweetSource,
+                   io_manager: ResourceParam[IOManager]):
         """The tweets filed under the ticker that count toward the trading day.
 
         A tweet counts toward trading day t when posted after the previous
@@ -43,7 +44,7 @@ def build_tweet_assets(partitions_def):
         raw = tweet_source.load_tweets(tickers, start, end)
         clean, rejects = clean_tweets(raw)
         frames = split_by_partition(clean, parts, "trading_day")
-        replaced = guard_replacement(context, frames, config, where)
+        replaced = guard_replacement(context, io_manager, frames, config, where, rejects)
         yield from emit(context, frames, RawTweets, rejects, run_metadata=replaced)
 
     @asset(

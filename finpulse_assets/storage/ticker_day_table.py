@@ -96,6 +96,17 @@ class TickerDayTable:
         frame = frame.sort_values([TICKER, DAY], kind="stable").reset_index(drop=True)
         return _to_nanoseconds(frame.drop(columns=[DAY])), table.version()
 
+    def row_counts(self, parts: Iterable[TickerDay]) -> dict[TickerDay, int]:
+        """Stored rows of each of `parts` that holds any (read from the table itself, two columns only)."""
+        table = self.open()
+        ranges = day_ranges(parts)
+        if table is None or not ranges:
+            return {}
+        arrow = table.to_pyarrow_dataset().to_table(filter=_filter(ranges), columns=[TICKER, DAY])
+        counts = arrow.group_by([TICKER, DAY]).aggregate([([], "count_all")])
+        return {TickerDay(t, d): int(n) for t, d, n in zip(counts[TICKER].to_pylist(), counts[DAY].to_pylist(),
+                                                           counts["count_all"].to_pylist())}
+
     def read_all(self) -> pd.DataFrame:
         """Every stored row in (ticker, day) order without the `day` column (empty when there is no table)."""
         table = self.open()
