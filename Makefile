@@ -6,7 +6,8 @@ BIN := $(VENV)/bin
 # FINPULSE_PG_URL=postgresql://user@host:port/db puts runs, events and schedules in Postgres
 # (deployments/dagster-postgres.yaml) and MLflow in <db>_mlflow, with their own DAGSTER_HOME so the
 # embedded SQLite instance in .dagster_home is never switched over (docs/scale.md).
-export DAGSTER_HOME := $(CURDIR)/$(if $(FINPULSE_PG_URL),.dagster_home_postgres,.dagster_home)
+# ?=: an exported DAGSTER_HOME (another instance, a test's) wins over the project default.
+export DAGSTER_HOME ?= $(CURDIR)/$(if $(FINPULSE_PG_URL),.dagster_home_postgres,.dagster_home)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export MLFLOW_DISABLE_TELEMETRY := true

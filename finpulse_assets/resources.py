@@ -55,7 +55,8 @@ def price_source(settings: Settings) -> PriceSource:
     if settings.price_source == "yahoo_csv":
         from finpulse_assets.sources.yahoo_csv import YahooCsvPriceSource
 
-        return YahooCsvPriceSource(directory=_need_dir("yahoo_csv", settings.prices_dir, "FINPULSE_PRICES_DIR"))
+        return YahooCsvPriceSource(directory=_need_dir("yahoo_csv", settings.prices_dir, "FINPULSE_PRICES_DIR"),
+                                   date_order=settings.price_date_order)
     if settings.price_source == "yfinance":
         from finpulse_assets.sources.yfinance_source import YFinancePriceSource
 

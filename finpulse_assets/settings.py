@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 
 from finpulse_assets.sources.universe import parse_tickers
@@ -37,6 +38,14 @@ def _env(name: str, default: str) -> str:
     return value or default
 
 
+def _env_date(name: str, value: str) -> date:
+    """A YYYY-MM-DD date from variable `name`, or a ValueError naming the variable."""
+    try:
+        return datetime.strptime(value, "%Y-%m-%d").date()
+    except ValueError as exc:
+        raise ValueError(f"{name}={value!r} is not a date: {exc} (expected YYYY-MM-DD, e.g. 2024-01-01)") from None
+
+
 @dataclass(frozen=True)
 class Settings:
     tweet_source: str = "demo"
@@ -48,6 +57,7 @@ class Settings:
     end: str = DEMO_END  # last day partition is the day before (exclusive)
     storage_dir: str = str(PROJECT_ROOT / "storage")
     demo_seed: int = 7
+    price_date_order: str = ""  # FINPULSE_PRICE_DATE_ORDER: how to read a price file whose d/m/Y dates do not tell
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -60,14 +70,20 @@ class Settings:
         if tickers.isdigit() and (tweet_source, price_source) != ("demo", "demo"):
             raise ValueError(f"FINPULSE_TICKERS={tickers} generates synthetic tickers, which only the demo "
                              f"sources have; list the tickers of your data instead (e.g. FINPULSE_TICKERS=AAPL,MSFT)")
+        start, end = _env("FINPULSE_START", DEMO_START), _env("FINPULSE_END", DEMO_END)
+        first, stop = _env_date("FINPULSE_START", start), _env_date("FINPULSE_END", end)
+        if stop <= first:
+            raise ValueError(f"FINPULSE_END={end} is not after FINPULSE_START={start}: the range [start, end) holds "
+                             "no day (FINPULSE_END is exclusive: the day after the last one to load)")
         return cls(
             tweet_source=tweet_source,
             price_source=price_source,
             tweets_dir=_env("FINPULSE_TWEETS_DIR", tweets_default),
             prices_dir=_env("FINPULSE_PRICES_DIR", prices_default),
             tickers=parse_tickers(tickers),
-            start=_env("FINPULSE_START", DEMO_START),
-            end=_env("FINPULSE_END", DEMO_END),
+            start=start,
+            end=end,
             storage_dir=_env("FINPULSE_STORAGE_DIR", str(PROJECT_ROOT / "storage")),
             demo_seed=int(_env("FINPULSE_DEMO_SEED", "7")),
+            price_date_order=_env("FINPULSE_PRICE_DATE_ORDER", ""),
         )

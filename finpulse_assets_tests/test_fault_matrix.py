@@ -231,9 +231,16 @@ def test_a_prices_file_cut_mid_row_is_refused(project):
     before = project.stored_tree()
     cut_mid_row(project.prices_dir / "AAA.csv", 0.8)
     result = project.run(["raw_prices"])
-    assert not result.success and "would replace" in step_error(result)
+    assert not result.success and "AAA.csv: the file ends inside line" in step_error(result)
     assert project.stored_tree() == before
     record("prices file cut mid-row", "refused")
+    # Cut exactly at a line end, the file reads as complete; the guard refuses the emptied partitions.
+    data = (project.prices_dir / "AAA.csv").read_bytes()
+    (project.prices_dir / "AAA.csv").write_bytes(data[:data.rindex(b"\n", 0, int(len(data) * 0.8)) + 1])
+    yahoo_csv._CACHE.clear()
+    result = project.run(["raw_prices"])
+    assert not result.success and "would replace" in step_error(result)
+    assert project.stored_tree() == before
 
 
 def test_a_tweet_file_cut_mid_row_is_refused(project):
@@ -242,7 +249,7 @@ def test_a_tweet_file_cut_mid_row_is_refused(project):
     cut_mid_row(project.tweets_dir / "Tweet.csv", 0.5)
     result = project.run(["raw_tweets"])
     error = step_error(result)
-    assert not result.success and str(project.tweets_dir / "Tweet.csv") in error and " -> 0" in error
+    assert not result.success and str(project.tweets_dir / "Tweet.csv") in error and "without a final newline" in error
     assert project.stored_tree() == before
     record("Tweet.csv cut mid-row", "refused")
 

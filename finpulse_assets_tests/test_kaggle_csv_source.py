@@ -141,7 +141,7 @@ def test_missing_column_names_file_column_and_expected_columns(tmp_path):
 
 @pytest.mark.parametrize("content, problem", [
     (b"", "empty file"),
-    (TWEET_HEADER + b'1,a,1420070400,"never closed,0,0,0\n', "unreadable CSV"),
+    (TWEET_HEADER + b'1,a,1420070400,"never closed,0,0,0\n', "unclosed quote: the quoted field that starts on line 2"),
     (TWEET_HEADER + b"1,a,1420070400,too,many,fields,here,and,more\n", "unreadable CSV"),
 ])
 def test_unreadable_csv(tmp_path, content, problem):

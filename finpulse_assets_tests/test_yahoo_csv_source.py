@@ -15,7 +15,7 @@ HEADER = b"Date,Open,High,Low,Close,Adj Close,Volume\n"
 AAPL = HEADER + (
     b"2015-01-02,111.39,111.44,107.35,109.33,100.45,53204600\n"
     b"2015-01-05,108.29,108.65,105.41,106.25,97.62,64285500\n"
-    b"01/06/2015,106.54,107.43,104.63,106.26,97.63,65797100\n"  # another date spelling, still a date
+    b"01/06/2015,106.54,107.43,104.63,106.26,97.63,65797100\n"  # m/d/Y: every day <= 12, so date_order says
     b"someday,1,1,1,1,1,1\n"
     b"2015-01-07,107.20,108.20,106.70,107.75,99.00,40105900\n"
     b"2015-01-08,109.23,112.15,108.70,111.89,102.80,null\n"  # Yahoo's missing value, kept as found
@@ -36,7 +36,7 @@ def source(tmp_path):
     (tmp_path / "AAPL.csv").write_bytes(AAPL)
     (tmp_path / "msft.csv").write_bytes(MSFT)
     (tmp_path / "notes.txt").write_text("not a price file")
-    return YahooCsvPriceSource(directory=str(tmp_path))
+    return YahooCsvPriceSource(directory=str(tmp_path), date_order="month-first")
 
 
 def test_rows_as_found_in_raw_columns(source):
@@ -52,7 +52,7 @@ def test_rows_as_found_in_raw_columns(source):
 
 def test_date_window_is_inclusive_and_unparseable_dates_are_kept(source):
     out = source.load_prices(["AAPL"], date(2015, 1, 5), date(2015, 1, 6))
-    assert list(out["date"]) == ["2015-01-05", "01/06/2015", "someday"]
+    assert list(out["date"]) == ["2015-01-05", "2015-01-06", "someday"]
     clean, rejects = clean_prices(out)
     assert list(rejects["reason"]) == ["unparseable_date"]
     assert len(clean) == 2
@@ -92,7 +92,7 @@ def test_missing_column_names_file_column_and_expected_columns(tmp_path):
 
 @pytest.mark.parametrize("content, problem", [
     (b"", "empty file"),
-    (HEADER + b'2015-01-02,"1,1,1,1,1,1\n', "unreadable CSV"),
+    (HEADER + b'2015-01-02,"1,1,1,1,1,1\n', "unclosed quote: the quoted field that starts on line 2"),
     (HEADER + b"2015-01-02,1,1,1,1,1,1\n2015-01-05,1,1,1,1,1,1,1,1\n", "unreadable CSV"),
     (bytes(range(256)) * 4 + b"\x00,\x01\n\x02,\x03,\x04\n", ""),
 ])
@@ -111,8 +111,9 @@ def test_invalid_utf8_does_not_crash_the_read(tmp_path):
 
 def test_files_are_parsed_once_until_they_change(source, tmp_path, monkeypatch):
     reads = []
-    real_read_csv = pd.read_csv
-    monkeypatch.setattr(pd, "read_csv", lambda path, **kw: reads.append(str(path)) or real_read_csv(path, **kw))
+    from finpulse_assets.sources import csv_files
+    real_read_bytes = csv_files._read_bytes
+    monkeypatch.setattr(csv_files, "_read_bytes", lambda path, where: reads.append(str(path)) or real_read_bytes(path, where))
     for day in range(2, 9):
         source.load_prices(["AAPL", "MSFT"], date(2015, 1, day), date(2015, 1, day))
     assert sorted(os.path.basename(p) for p in reads) == ["AAPL.csv", "msft.csv"]

@@ -149,6 +149,8 @@ def emit(
         "run_rows": len(whole),
         "run_rows_rejected": len(rejects),
         "run_rejected_without_date": MetadataValue.json({k: int(v) for k, v in unattributable.items()}),
+        # Every dropped row of the run by reason, those without a usable date included: what the CLI sums up.
+        "run_rejected_by_reason": MetadataValue.json({k: int(v) for k, v in rejects["reason"].value_counts().items()}),
         **(run_metadata or {}),
     })
     yield check

@@ -68,6 +68,11 @@ class PartitionedDeltaIOManager(ConfigurableIOManager):
     def table(self, context: InputContext | OutputContext) -> TickerDayTable:
         return TickerDayTable(self._asset_uri(context), self.storage_options)
 
+    def stored_row_counts(self, asset_key, parts) -> dict[str, int]:
+        """{partition key: rows stored} for `parts` of the asset `asset_key`, read from its table (not the instance)."""
+        uri = "/".join([self.base_dir.rstrip("/"), *asset_key.path])
+        return {str(p.key): n for p, n in TickerDayTable(uri, self.storage_options).row_counts(parts).items()}
+
     def handle_output(self, context: OutputContext, obj) -> None:
         if not context.has_asset_partitions:
             path = self._file_dir(context.asset_key.to_user_string()).joinpath(*context.asset_key.path)

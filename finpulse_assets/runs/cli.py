@@ -30,6 +30,7 @@ import pandas as pd
 from dagster import DagsterInstance
 
 from finpulse_assets.definitions import JOB_ORDER, MONITORING_JOB, PARTITIONED_JOBS, RUN_ORDER, build_definitions
+from finpulse_assets.operations.dead_runs import mark_dead_cli_runs, process_tags
 from finpulse_assets.partitions import TICKER_RUN_TAG, range_tags, ticker_partitions
 from finpulse_assets.runs.progress import Progress
 from finpulse_assets.runs.launch import execute_job
@@ -109,7 +110,7 @@ def materialize(settings: Settings, instance: DagsterInstance, jobs: Sequence[st
             progress.stage(job_name, len(asset_names) * days * len(runs),
                            "asset partitions" if job_name in PARTITIONED_JOBS else "assets")
             run_config_of_job = {**CONSOLE_LOGS, "ops": ops}
-            runs = [(t, {**tags, "finpulse/launched_by": "cli", **({TICKER_RUN_TAG: t} if t else {})}) for t, tags in runs]
+            runs = [(t, {**tags, **process_tags(), **({TICKER_RUN_TAG: t} if t else {})}) for t, tags in runs]
             if pool is None and workers > 1 and len(runs) > 1:
                 pool = TickerRunPool(settings, min(workers, len(settings.tickers)))
             if pool is not None and len(runs) > 1:
@@ -138,6 +139,7 @@ def materialize(settings: Settings, instance: DagsterInstance, jobs: Sequence[st
 
 
 def _add_outcome(outcome: RunOutcome, totals, models, checks, failed_checks) -> None:
+    run_reasons: dict[str, dict] = {}
     for name, partition, metadata in outcome.materializations:
         if partition is None:
             models[name] = metadata
@@ -145,6 +147,11 @@ def _add_outcome(outcome: RunOutcome, totals, models, checks, failed_checks) -> 
         totals[name]["partitions"] += 1
         totals[name]["rows"] += int(metadata["rows"])
         totals[name]["rows_rejected"] += int(metadata["rows_rejected"])
+        run_reasons.setdefault(name, metadata.get("run_rejected_by_reason") or {})  # the run's, on each partition
+    for name, reasons in run_reasons.items():
+        by_reason = totals[name].setdefault("rejected_by_reason", {})
+        for reason, count in reasons.items():
+            by_reason[reason] = by_reason.get(reason, 0) + int(count)
     for check in outcome.checks:
         checks.append(check)
         if not check["passed"]:
@@ -157,6 +164,10 @@ def print_summary(summary: dict, settings: Settings) -> None:
     print(f"{'asset':<20}{'partitions':>12}{'rows':>12}{'rejected':>10}")
     for name, s in summary["assets"].items():
         print(f"{name:<20}{s['partitions']:>12}{s['rows']:>12}{s['rows_rejected']:>10}")
+    for name, s in summary["assets"].items():
+        if s.get("rejected_by_reason"):  # rows without a usable date belong to no partition: counted here only
+            reasons = ", ".join(f"{r} {n}" for r, n in sorted(s["rejected_by_reason"].items(), key=lambda i: -i[1]))
+            print(f"{name} rows dropped, by reason: {reasons}")
     for name, metadata in summary.get("models", {}).items():
         print(f"\n{name}")
         for key in SUMMARY_KEYS.get(name, []):
@@ -173,9 +184,21 @@ def print_summary(summary: dict, settings: Settings) -> None:
         print("\nstage times: " + ", ".join(f"{job} {s:.1f} s" for job, s in summary["stage_seconds"].items()))
     print(f"time taken: {summary['seconds']:.1f} s")
     if summary["failed_checks"]:
-        print("FAILED checks: " + ", ".join(summary["failed_checks"]))
+        print("FAILED checks: " + ", ".join(summary["failed_checks"]) +
+              f"\n(everything was stored; exit code {EXIT_STORED_WITH_FAILED_CHECKS}: read the checks' metadata)")
     if summary.get("failure"):
         print("FAILED: " + summary["failure"] + "\n(later stages were not run)")
+
+
+# Exit codes (docs/reliability.md): everything stored; a run failed (what failed stored nothing); everything
+# stored, but asset checks failed (warnings a person should read).
+EXIT_OK, EXIT_FAILED, EXIT_STORED_WITH_FAILED_CHECKS = 0, 1, 3
+
+
+def exit_code(summary: dict) -> int:
+    if summary.get("failure"):
+        return EXIT_FAILED
+    return EXIT_STORED_WITH_FAILED_CHECKS if summary["failed_checks"] else EXIT_OK
 
 
 def main(argv=None) -> int:
@@ -190,9 +213,11 @@ def main(argv=None) -> int:
         parser.error(f"unknown jobs {unknown}; expected some of {JOB_ORDER}")
     settings = Settings.from_env()
     with DagsterInstance.get() as instance:
+        for run_id in mark_dead_cli_runs(instance):
+            print(f"run {run_id} of an earlier CLI process that is gone: marked failed", file=sys.stderr)
         summary = materialize(settings, instance, jobs, workers=default_workers())
     print_summary(summary, settings)
-    return 1 if summary["failed_checks"] or summary["failure"] else 0
+    return exit_code(summary)
 
 
 if __name__ == "__main__":

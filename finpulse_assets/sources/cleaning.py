@@ -31,6 +31,20 @@ _SURROGATE = re.compile(r"[\ud800-\udfff]")
 # (1.4e12), -1 and 1e30 fall outside and are counted as out of range, never silently shifted.
 FIRST_POST_SECONDS = pd.Timestamp("2006-03-21", tz="UTC").timestamp()
 LAST_POST_SECONDS = pd.Timestamp("2100-01-01", tz="UTC").timestamp()
+# A post time later than this after the run started is a wrong clock or a wrong unit: it would fall in a day
+# no run covers yet and vanish from every count, so it is rejected as post_date_in_future.
+FUTURE_SLACK = pd.Timedelta(days=1)
+
+
+def latest_post_seconds() -> float:
+    """The latest usable post time: now plus FUTURE_SLACK (and never past LAST_POST_SECONDS)."""
+    return min(LAST_POST_SECONDS, (pd.Timestamp.now(tz="UTC") + FUTURE_SLACK).timestamp())
+
+
+# Control characters other than tab, newline and carriage return (a NUL is read as SUB, see sources/csv_files.py).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# A tweet id that went through a float (a spreadsheet): '5.52e+17' or '552000000000000000.0' lost digits.
+_FLOAT_ID = re.compile(r"^\s*[0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+|\.[0-9]*)\s*$")
 # Engagement counts above this are not counts (the largest like count on record is ~1e7).
 MAX_ENGAGEMENT = 10**12
 # Prices and volumes outside these are data errors (the highest US share price is below 1e6).
@@ -45,15 +59,17 @@ def _rejects(frame: pd.DataFrame, mask: pd.Series, reason: str, day: pd.Series) 
                          "day": day[mask].to_numpy(), "reason": reason})
 
 
-def _post_time(values: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
-    """(UTC post time, not-a-number mask, out-of-range mask): only in-range seconds are converted."""
+def _post_time(values: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series, pd.Series]:
+    """(UTC post time, not-a-number, out-of-range, in-the-future masks): only usable seconds are converted."""
     seconds = pd.to_numeric(values.astype("string").str.strip(), errors="coerce").astype("float64")
     not_number = seconds.isna()
     in_range = seconds.between(FIRST_POST_SECONDS, LAST_POST_SECONDS, inclusive="left")
+    in_future = in_range & (seconds >= latest_post_seconds())
+    usable = in_range & ~in_future
     posted = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
-    if in_range.any():
-        posted[in_range] = pd.to_datetime(seconds[in_range], unit="s", utc=True)
-    return posted, not_number, ~not_number & ~in_range
+    if usable.any():
+        posted[usable] = pd.to_datetime(seconds[usable], unit="s", utc=True)
+    return posted, not_number, ~not_number & ~in_range, in_future
 
 
 def _engagement(values: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series, pd.Series]:
@@ -72,7 +88,7 @@ def clean_tweets(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Valid tweets with their trading day, and the rejected rows by reason."""
     frame = raw.reset_index(drop=True)
     rejected: list[pd.DataFrame] = []
-    posted, date_not_number, date_out_of_range = _post_time(frame["post_date"])
+    posted, date_not_number, date_out_of_range, date_in_future = _post_time(frame["post_date"])
     day = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns]")
     ok_date = posted.notna()
     if ok_date.any():
@@ -82,7 +98,9 @@ def clean_tweets(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     checks = [
         ("unparseable_post_date", date_not_number),
         ("post_date_out_of_range", date_out_of_range),
+        ("post_date_in_future", date_in_future),
         ("invalid_utf8", body.str.contains(_SURROGATE)),
+        ("control_character", body.str.contains(_CONTROL)),
         ("empty_text", body.str.strip() == ""),
     ]
     counts, masks = {}, {"non_numeric": [], "negative": [], "not_count": []}
@@ -96,6 +114,7 @@ def clean_tweets(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     checks.append(("negative_engagement_count", any_of(masks["negative"])))
     checks.append(("engagement_count_out_of_range", any_of(masks["not_count"])))
     checks.append(("missing_tweet_id", frame["tweet_id"].astype("string").fillna("").str.strip() == ""))
+    checks.append(("tweet_id_lost_precision", frame["tweet_id"].astype("string").fillna("").str.match(_FLOAT_ID)))
     if REPEAT_COLUMN in frame:
         checks.append(("duplicate_tweet_id", frame[REPEAT_COLUMN].astype("string").str.lower().isin(["true", "1"])))
 

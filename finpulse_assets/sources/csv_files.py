@@ -7,6 +7,7 @@ run that loads many partitions reads each file once.
 
 from __future__ import annotations
 
+import io
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -19,15 +20,32 @@ from finpulse_assets.sources.base import SourceFileError
 T = TypeVar("T")
 
 
+# A NUL byte ends a field in pandas' C parser (the rest of the body would vanish silently): it is read as
+# SUB, a control character that cleaning rejects and counts (`control_character`).
+NUL, NUL_STANDIN = b"\x00", b"\x1a"
+
+
 def read_csv_file(path, required: Sequence[str], name: str | None = None) -> pd.DataFrame:
     """Every column as the string found in the file; SourceFileError for file-level defects.
 
     `path`: a local path or an open binary file (an object-store body); `name`: what errors call it
-    (default: `path`)."""
+    (default: `path`). A file that does not end with a newline (cut inside its last line: a number or a
+    quoted field would be stored short) and a quote that never closes are refused with the line."""
     where = name if name is not None else path
+    data = _read_bytes(path, where)
+    if not data.strip():
+        raise SourceFileError(where, "empty file", expected="a CSV with a header row")
+    if not data.endswith((b"\n", b"\r")):
+        line = data.count(b"\n") + 1
+        tail = data.rsplit(b"\n", 1)[-1][-60:].decode("utf-8", "replace")
+        raise SourceFileError(where, f"the file ends inside line {line} without a final newline "
+                                     f"(last characters {tail!r}): it may have been cut short, and its last value "
+                                     "would be stored truncated",
+                              expected="a complete copy of the file (if it is complete, add the final newline)")
+    data = data.replace(NUL, NUL_STANDIN)
     try:
         frame = pd.read_csv(
-            path,
+            io.BytesIO(data),
             dtype=str,
             # 'NA', 'null' or '' are text here (a tweet can say "NA"); cleaning decides what is missing.
             keep_default_na=False,
@@ -35,14 +53,15 @@ def read_csv_file(path, required: Sequence[str], name: str | None = None) -> pd.
             # Bad bytes survive as lone surrogates, so cleaning can reject just those rows as invalid_utf8.
             encoding_errors="surrogateescape",
         )
-    except FileNotFoundError:
-        raise SourceFileError(where, "file not found") from None
     except pd.errors.EmptyDataError:
         raise SourceFileError(where, "empty file", expected="a CSV with a header row") from None
     except pd.errors.ParserError as exc:
+        line = unclosed_quote_line(data)
+        if line is not None:
+            raise SourceFileError(where, f"unclosed quote: the quoted field that starts on line {line} never "
+                                         "closes, so every later line would be read into it",
+                                  expected="a closing '\"' on that line (or the field's last line)") from exc
         raise SourceFileError(where, f"unreadable CSV ({str(exc).strip()})") from exc
-    except OSError as exc:  # a directory in the file's place, no permission, ...
-        raise SourceFileError(where, f"cannot read file ({exc.strerror or exc})") from exc
     if not isinstance(frame.index, pd.RangeIndex):
         # pandas silently turns the surplus leading fields into an index when the
         # first data row is longer than the header (an unquoted comma, say).
@@ -50,9 +69,37 @@ def read_csv_file(path, required: Sequence[str], name: str | None = None) -> pd.
                               expected=f"{len(frame.columns)} fields a row")
     for column in required:
         if column not in frame.columns:
+            header = ",".join(map(str, frame.columns))
+            hint = ""
+            if len(frame.columns) == 1 and any(d in header for d in ";\t|"):
+                hint = " (one column: is the file delimited by something other than ','?)"
             raise SourceFileError(where, "missing required column", column=column,
-                                  expected="columns " + ", ".join(required))
+                                  expected="columns " + ", ".join(required) + f"; the header found is {header[:200]!r}{hint}")
     return frame
+
+
+def _read_bytes(path, where) -> bytes:
+    if hasattr(path, "read"):
+        return path.read()
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise SourceFileError(where, "file not found") from None
+    except OSError as exc:  # a directory in the file's place, no permission, ...
+        raise SourceFileError(where, f"cannot read file ({exc.strerror or exc})") from exc
+
+
+def unclosed_quote_line(data: bytes) -> int | None:
+    """The 1-based line where a quoted field opens that never closes (None when every quote closes).
+
+    A doubled quote inside a field toggles twice, so the parity of quotes per line tracks the state."""
+    inside, opened = False, None
+    for number, line in enumerate(data.split(b"\n"), start=1):
+        if line.count(b'"') % 2:
+            if not inside:
+                opened = number
+            inside = not inside
+    return opened if inside else None
 
 
 class FileCache:

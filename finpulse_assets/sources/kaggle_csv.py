@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from finpulse_assets.sources.cleaning import FIRST_POST_SECONDS, LAST_POST_SECONDS, REPEAT_COLUMN
+from finpulse_assets.sources.cleaning import FIRST_POST_SECONDS, REPEAT_COLUMN, latest_post_seconds
 from finpulse_assets.sources.base import RAW_TWEET_COLUMNS, SourceFileError, TweetSource
 from finpulse_assets.sources.csv_files import FileCache, read_csv_file
 
@@ -58,13 +58,16 @@ _FILE_ROW = "_file_row"
 def split_by_ticker(tweets: pd.DataFrame, company: pd.DataFrame) -> dict[str, tuple[pd.DataFrame, np.ndarray]]:
     """Per ticker: its (tweet, ticker) rows sorted by usable post_date (no usable time last), and those seconds."""
     company = company[COMPANY_FILE_COLUMNS].rename(columns={"ticker_symbol": "ticker"})
+    # 'aapl' and ' AAPL' are AAPL: a tweet filed under both spellings becomes one row and a counted duplicate.
+    company["ticker"] = company["ticker"].str.strip().str.upper()
     tweets = tweets[TWEET_FILE_COLUMNS].assign(**{
         _FILE_ROW: np.arange(len(tweets)),
         # The first row of an id in the file is the tweet; a later copy is a duplicate, whatever its post_date.
         REPEAT_COLUMN: tweets["tweet_id"].str.strip().duplicated(keep="first").to_numpy()})
     joined = tweets.merge(company, on="tweet_id", how="inner")[[*RAW_TWEET_COLUMNS, REPEAT_COLUMN, _FILE_ROW]]
     seconds = pd.to_numeric(joined["post_date"], errors="coerce").astype("float64")
-    usable = seconds.between(FIRST_POST_SECONDS, LAST_POST_SECONDS, inclusive="left")  # no inf, ms or -1
+    # No inf, ms, -1 or future time: those rows go to every run, where cleaning counts them by reason.
+    usable = seconds.between(FIRST_POST_SECONDS, latest_post_seconds(), inclusive="left")
     joined["_seconds"] = seconds.where(usable)
     joined = joined.sort_values("_seconds", kind="stable", na_position="last")
     out = {}

@@ -137,7 +137,7 @@ class S3LandingTweetSource(TweetSource):
     def available_tickers(self) -> list[str]:
         tickers: set[str] = set()
         for _, company in self.drops().values():
-            tickers |= set(self._read(company, COMPANY_FILE_COLUMNS)["ticker_symbol"])
+            tickers |= set(self._read(company, COMPANY_FILE_COLUMNS)["ticker_symbol"].str.strip().str.upper())
         return sorted(tickers)
 
     def location(self, tickers: Sequence[str]) -> str:

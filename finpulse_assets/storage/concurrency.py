@@ -60,8 +60,10 @@ def check_reads_unchanged(run_id: str, step_key: str, writing: str) -> None:
                 raise ConcurrentRunError(
                     f"{read.asset} ({', '.join(sorted(tickers & read.tickers) or read.tickers)}) was rewritten by "
                     f"run {other or 'unknown'} (table version {commit.get('version')}) after this run read it; "
-                    f"{writing} was not written, so it stays consistent with the stored {read.asset}. "
-                    f"Rerun when the other run has finished.")
+                    f"{writing} was not written from the {read.asset} this run read, which is no longer stored. "
+                    f"The stored {writing} is what an earlier run (or run {other or 'unknown'}, if it gets "
+                    f"there) wrote, so it may not match the stored {read.asset} until one of them writes it again: "
+                    f"rerun this ticker when the other run has finished.")
 
 
 @contextmanager

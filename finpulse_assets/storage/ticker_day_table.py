@@ -25,9 +25,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError
-from deltalake.exceptions import TableNotFoundError
+from deltalake.exceptions import DeltaError, TableNotFoundError
 
 from finpulse_assets.partitions import TickerDay
+from finpulse_assets.storage.repair import damaged_error
 
 TICKER, DAY = "ticker", "day"
 RUN_ID_KEY, TICKERS_KEY, RANGES_KEY = "finpulse_run_id", "finpulse_tickers", "finpulse_partitions"
@@ -79,6 +80,15 @@ class TickerDayTable:
             return DeltaTable(self.uri, storage_options=self.storage_options)
         except TableNotFoundError:
             return None
+        except DeltaError as exc:  # an unreadable commit: say which table, its last good version and the repair
+            _raise_damage(self, exc)
+
+    def _scan(self, table: DeltaTable, **kwargs) -> pa.Table:
+        """The table's rows (to_table arguments), a missing data file reported as damage with its repair."""
+        try:
+            return table.to_pyarrow_dataset().to_table(**kwargs)
+        except OSError as exc:
+            _raise_damage(self, exc)
 
     def version(self) -> int | None:
         table = self.open()
@@ -90,11 +100,22 @@ class TickerDayTable:
         ranges = day_ranges(parts)
         if table is None or not ranges:
             return pd.DataFrame(), None if table is None else table.version()
-        arrow = table.to_pyarrow_dataset().to_table(filter=_filter(ranges))
+        arrow = self._scan(table, filter=_filter(ranges))
         columns = pa.schema(table.schema().to_arrow()).names
         frame = arrow.to_pandas().reindex(columns=columns)
         frame = frame.sort_values([TICKER, DAY], kind="stable").reset_index(drop=True)
         return _to_nanoseconds(frame.drop(columns=[DAY])), table.version()
+
+    def row_counts(self, parts: Iterable[TickerDay]) -> dict[TickerDay, int]:
+        """Stored rows of each of `parts` that holds any (read from the table itself, two columns only)."""
+        table = self.open()
+        ranges = day_ranges(parts)
+        if table is None or not ranges:
+            return {}
+        arrow = self._scan(table, filter=_filter(ranges), columns=[TICKER, DAY])
+        counts = arrow.group_by([TICKER, DAY]).aggregate([([], "count_all")])
+        return {TickerDay(t, d): int(n) for t, d, n in zip(counts[TICKER].to_pylist(), counts[DAY].to_pylist(),
+                                                           counts["count_all"].to_pylist())}
 
     def read_all(self) -> pd.DataFrame:
         """Every stored row in (ticker, day) order without the `day` column (empty when there is no table)."""
@@ -102,7 +123,7 @@ class TickerDayTable:
         if table is None:
             return pd.DataFrame()
         columns = pa.schema(table.schema().to_arrow()).names
-        frame = table.to_pyarrow_dataset().to_table().to_pandas().reindex(columns=columns)
+        frame = self._scan(table).to_pandas().reindex(columns=columns)
         frame = frame.sort_values([TICKER, DAY], kind="stable").reset_index(drop=True)
         return _to_nanoseconds(frame.drop(columns=[DAY]))
 
@@ -111,6 +132,8 @@ class TickerDayTable:
         table = self.open()
         try:
             self._commit(table, frames, run_id)
+        except OSError as exc:  # the overwrite rewrites files a commit references: one may be gone
+            _raise_damage(self, exc)
         except CommitFailedError:
             if table is not None:
                 raise
@@ -142,6 +165,14 @@ class TickerDayTable:
         if table is None or table.version() <= version:
             return []
         return [h for h in table.history(table.version() - version) if h.get("version", version + 1) > version]
+
+
+def _raise_damage(table: TickerDayTable, exc: BaseException):
+    """Raise the table's damage report in place of `exc` (the Rust error's frames say nothing), else `exc`."""
+    error = damaged_error(table.uri, table.storage_options, exc)
+    if error is exc:
+        raise exc
+    raise error from None
 
 
 def _with_partition_columns(frames: Mapping[TickerDay, pd.DataFrame], table: DeltaTable | None) -> pa.Table:
