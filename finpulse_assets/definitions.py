@@ -6,7 +6,13 @@ import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
-from dagster import BetaWarning, Definitions, PreviewWarning, define_asset_job
+from finpulse_assets.runs.cpu_share import configure_process_threads
+
+# Every process that runs FinPulse assets (CLI, ticker-run workers, Dagster's run and code-server
+# processes) imports this module before torch: its thread pools are sized to the CPUs it may use.
+configure_process_threads()
+
+from dagster import BetaWarning, Definitions, PreviewWarning, define_asset_job  # noqa: E402
 
 # Backfill policies and multi-dimensional partition mappings are deliberate
 # choices here; their beta notices would otherwise drown every CLI run.

@@ -69,15 +69,15 @@ class FinbertConfig(Config):
     max_length: int = 64
     seed: int = 13
     torch_threads: int = Field(
-        default=0, description="torch intra-op threads while training and evaluating; 0: torch's default (all "
-                               "cores). Measured on the 2-core development machine, fine-tuning MiniLM on 128 tweets: "
+        default=0, description="torch intra-op threads while training and evaluating; 0: the CPUs this process "
+                               "may use (cpu_share.py: affinity and cgroup quota, a worker's share). Measured on the 2-core development machine, fine-tuning MiniLM on 128 tweets: "
                                "1.4 s with 2 threads and 2.2 s with 1 when idle, but 31.6 s with 2 and 2.5 s with 1 "
                                "while other work ran (spin-waiting threads): set 1 on a busy machine.")
 
 
 class FinbertOnnxConfig(Config):
     torch_threads: int = Field(default=0, description="torch intra-op threads for the PyTorch side of the parity "
-                                                      "check (see FinbertConfig.torch_threads); 0: torch's default.")
+                                                      "check (see FinbertConfig.torch_threads); 0: the process's setting.")
     speed_sample: int = Field(default=512, description="Validation tweets timed with each ONNX variant.")
     serving_batch_size: int = Field(default=8, description="Batch size of the parity check's ONNX side: use "
                                                            "finbert_sentiment's batch_size, so the check covers "

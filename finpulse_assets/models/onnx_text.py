@@ -18,7 +18,7 @@ import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
-from finpulse_assets.runs.cpu_share import worker_cores
+from finpulse_assets.runs.cpu_share import process_threads
 
 TOKENIZER_FILE = "tokenizer.json"
 
@@ -31,8 +31,8 @@ class OnnxTextModel:
 
     def __init__(self, model_dir: str | Path, metadata_file: str, model_file: str | None, batch_size: int,
                  intra_op_num_threads: int = 0) -> None:
-        """`model_file` defaults to the int8 model; intra_op_num_threads=0: every core, or a ticker-run
-        worker's share of them (cpu_share.py)."""
+        """`model_file` defaults to the int8 model; intra_op_num_threads=0: the CPUs this process may use, or a
+        ticker-run worker's share of them (cpu_share.process_threads)."""
         directory = Path(model_dir)
         self.metadata_path = self._existing(directory / metadata_file)
         self.metadata = json.loads(self.metadata_path.read_text())
@@ -42,7 +42,8 @@ class OnnxTextModel:
         self.model_path = self._existing(directory / (model_file or self.metadata["files"]["int8"]))
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = intra_op_num_threads or worker_cores() or 0
+        options.intra_op_num_threads = intra_op_num_threads or process_threads()
+        options.inter_op_num_threads = 1
         self.session = ort.InferenceSession(str(self.model_path), sess_options=options,
                                             providers=["CPUExecutionProvider"])
         self.input_names = [i.name for i in self.session.get_inputs()]

@@ -19,7 +19,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
 from finpulse_assets.runs.failures import failure_message, metadata_value
-from finpulse_assets.runs.cpu_share import WORKER_CORES_ENV, worker_cores, worker_share
+from finpulse_assets.runs.cpu_share import WORKER_CORES_ENV, configure_process_threads, worker_cores, worker_share
 from finpulse_assets.settings import Settings
 
 
@@ -61,6 +61,7 @@ _worker: dict = {}
 def _init_worker(settings: Settings, units, cores: int) -> None:
     # Before anything imports torch or ONNX Runtime: their thread pools take this process's share of the cores.
     os.environ[WORKER_CORES_ENV] = os.environ["OMP_NUM_THREADS"] = str(cores)
+    configure_process_threads(cores)
     from dagster import DagsterInstance
 
     from finpulse_assets.definitions import build_definitions
