@@ -82,6 +82,17 @@ def write_ui_env(storage: Path, settings: Settings) -> Path:
 
 
 def main(argv=None) -> int:
+    from finpulse_assets.cli import stopped_status
+    from finpulse_assets.run_launch import stop_on_signals
+
+    try:
+        with stop_on_signals():
+            return evaluate(argv)
+    except KeyboardInterrupt as stop:
+        return stopped_status(stop)
+
+
+def evaluate(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="finpulse-evaluate")
     parser.add_argument("--data", required=True, help="dataset folder with tweets/ and prices/")
     parser.add_argument("--tickers", default="", help="comma-separated; default: every prices/<TICKER>.csv")
@@ -138,4 +149,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from finpulse_assets.run_launch import exit_process
+
+    exit_process(main())
