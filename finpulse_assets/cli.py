@@ -138,7 +138,8 @@ def materialize(settings: Settings, instance: DagsterInstance, jobs: Sequence[st
     # Every run of this command carries it: a stop cancels the runs a killed worker left open.
     session = {"finpulse/cli_session": uuid.uuid4().hex}
     try:
-        for job_name in [j for j in RUN_ORDER if j in jobs]:
+        stages = [j for j in RUN_ORDER if j in jobs]
+        for index, job_name in enumerate(stages, 1):
             job = defs.resolve_job_def(job_name)
             asset_names = {key.to_user_string() for key in job.asset_layer.executable_asset_keys}
             ops = {name: {"config": dict(cfg)} for name, cfg in (run_config or {}).items() if name in asset_names}
@@ -151,7 +152,7 @@ def materialize(settings: Settings, instance: DagsterInstance, jobs: Sequence[st
                 runs = [(None, {})]
             days = (last - start).days + 1 if job_name in PARTITIONED_JOBS else 1
             progress.stage(job_name, len(asset_names) * days * len(runs),
-                           "asset partitions" if job_name in PARTITIONED_JOBS else "assets")
+                           "asset partitions" if job_name in PARTITIONED_JOBS else "assets", index=(index, len(stages)))
             run_config_of_job = {**CONSOLE_LOGS, "ops": ops}
             runs = [(t, {**tags, "finpulse/launched_by": "cli", **session, **({TICKER_RUN_TAG: t} if t else {})})
                     for t, tags in runs]
@@ -260,6 +261,20 @@ def next_steps() -> str:
             f"      make dashboard  (drift and prediction errors over time, per ticker)")
 
 
+# Library chatter a user cannot act on: transformers' load reports and advisories, tqdm bars, the hub's
+# download bars. Environment variables, so the worker processes (spawned later) inherit them; `-v` keeps them.
+QUIET_LIBRARIES = {"TRANSFORMERS_VERBOSITY": "error", "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1", "TQDM_DISABLE": "1",
+                   "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+
+
+def quiet_libraries(verbose: bool) -> None:
+    import os
+
+    if not verbose:
+        for name, value in QUIET_LIBRARIES.items():
+            os.environ.setdefault(name, value)
+
+
 def stopped_status(stop: KeyboardInterrupt) -> int:
     """Say what a stop signal left and return the shell's status for it (128 + the signal's number)."""
     signum = getattr(stop, "signum", signal.SIGINT)
@@ -273,7 +288,10 @@ def main(argv=None) -> int:
     parser.add_argument("command", choices=["materialize"])
     parser.add_argument("--jobs", default=",".join(JOB_ORDER),
                         help="comma-separated subset of the jobs to run, in this order: " + ", ".join(JOB_ORDER))
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="keep the libraries' own output (transformers' load reports, progress bars)")
     args = parser.parse_args(argv)
+    quiet_libraries(args.verbose)
     jobs = [j.strip() for j in args.jobs.split(",") if j.strip()]
     unknown = sorted(set(jobs) - set(JOB_ORDER))
     if unknown:

@@ -54,8 +54,8 @@ def test_materialize_covers_every_partition_and_summarises(tmp_path, capsys):
                                       for r in runs)
     # Progress counted from the runs' materialization events (stderr is not a terminal here: plain lines).
     err = capsys.readouterr().err
-    assert "[data_assets_job] 0/248 asset partitions (0%)" in err
-    assert "[data_assets_job] 248/248 asset partitions (100%)" in err and "took" in err
+    assert "[stage 1 of 1: data_assets_job] 0/248 asset partitions (0%)" in err
+    assert "[stage 1 of 1: data_assets_job] 248/248 asset partitions (100%)" in err and "took" in err
     assert summary["failed_checks"] == [] and summary["failure"] is None
     assert list(summary["stage_seconds"]) == [DATA_ASSETS_JOB]
     for name in ("raw_tweets", "vader_labels", "raw_prices", "price_features"):
@@ -98,7 +98,7 @@ def test_worker_processes_store_and_summarise_what_one_process_does(tmp_path, mo
     assert [(c["check"], c["ticker"], c["passed"]) for c in summaries[2]["checks"]] == \
         [(c["check"], c["ticker"], c["passed"]) for c in summaries[1]["checks"]]
     assert stored[2] == stored[1]
-    assert "[data_assets_job] 248/248 asset partitions (100%)" in capsys.readouterr().err  # workers' progress relayed
+    assert "[stage 1 of 1: data_assets_job] 248/248 asset partitions (100%)" in capsys.readouterr().err  # workers' progress relayed
 
 
 def test_worker_processes_need_the_persistent_instance(tmp_path):
@@ -220,3 +220,23 @@ def test_plain_dagster_dev_uses_the_project_instance_and_environment_of_make_ui(
     for name in ("DAGSTER_HOME", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "MLFLOW_DISABLE_TELEMETRY",
                  "BENTOML_DO_NOT_TRACK", "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"):
         assert f"export {name} " in makefile and f"{name}=" in (ROOT / ".env").read_text()
+
+
+def test_library_chatter_is_off_unless_verbose(monkeypatch):
+    from finpulse_assets.cli import QUIET_LIBRARIES, quiet_libraries
+
+    for name in QUIET_LIBRARIES:
+        monkeypatch.setenv(name, "unset")
+        monkeypatch.delenv(name)  # restored to the session's value after the test
+    quiet_libraries(verbose=True)
+    assert not set(QUIET_LIBRARIES) & set(os.environ)
+    quiet_libraries(verbose=False)
+    # What a worker process inherits: tqdm's bars and transformers' info lines are gone.
+    code = ("from tqdm import tqdm\nfrom transformers.utils import logging\n"
+            "for _ in tqdm(range(3), desc='bar'): pass\nlogging.get_logger('transformers').warning('load report')")
+    quiet = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ))
+    assert quiet.returncode == 0 and "bar" not in quiet.stderr and "load report" not in quiet.stderr, quiet.stderr
+    for name in QUIET_LIBRARIES:
+        monkeypatch.delenv(name)
+    loud = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ))
+    assert "bar" in loud.stderr and "load report" in loud.stderr

@@ -105,7 +105,12 @@ def evaluate(argv=None) -> int:
     parser.add_argument("--n-trials", type=int, default=0,
                         help="Optuna trials per variant on the dev split (default: the evaluation asset's, 12)")
     parser.add_argument("--seeds", type=int, default=0, help="networks averaged per head (default: the asset's, 3)")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="keep the libraries' own output (transformers' load reports, progress bars)")
     args = parser.parse_args(argv)
+    from finpulse_assets.cli import quiet_libraries
+
+    quiet_libraries(args.verbose)
     if args.n_trials < 0 or args.seeds < 0:
         parser.error("--n-trials and --seeds take a positive number (0: the evaluation asset's default)")
     search = {k: v for k, v in (("n_trials", args.n_trials), ("seeds", args.seeds)) if v}
