@@ -240,3 +240,18 @@ def test_library_chatter_is_off_unless_verbose(monkeypatch):
         monkeypatch.delenv(name)
     loud = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ))
     assert "bar" in loud.stderr and "load report" in loud.stderr
+
+
+def test_each_server_port_is_one_make_variable_and_the_stored_links_follow_it():
+    ports = ["UI_PORT=3123", "REPORTS_PORT=3124", "MLFLOW_PORT=5123", "DASHBOARD_PORT=8123"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FINPULSE_") or not k.endswith("_URL")}
+    shown = subprocess.run(["make", "-s", "-f", "Makefile", "-f", "-", "links", *ports], cwd=ROOT, env=env, text=True,
+                           input="links:\n\t@echo $$FINPULSE_UI_URL $$FINPULSE_REPORTS_URL $$FINPULSE_MLFLOW_URL\n",
+                           capture_output=True)
+    # What every make target exports: the assets build their report and MLflow links from these.
+    assert shown.stdout.split() == ["http://127.0.0.1:3123", "http://127.0.0.1:3124", "http://127.0.0.1:5123"], \
+        shown.stderr
+    commands = {target: subprocess.run(["make", "-n", target, *ports], cwd=ROOT, env=env, text=True,
+                                       capture_output=True).stdout for target in ("ui", "mlflow", "dashboard")}
+    assert "dagster dev -h 127.0.0.1 -p 3123" in commands["ui"] and "http.server 3124" in commands["ui"]
+    assert "-p 5123" in commands["mlflow"] and "--port 8123" in commands["dashboard"]
