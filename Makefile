@@ -20,6 +20,15 @@ export DAGSTER_EVENT_BATCH_SIZE ?= $(if $(FINPULSE_PG_URL),1000,0)
 # A run still STARTED after this long is marked FAILED by run monitoring (a killed worker never reports).
 RUN_MAX_SECONDS ?= 7200
 STORAGE := $(or $(FINPULSE_STORAGE_DIR),$(CURDIR)/storage)
+# One variable per server's port; the links stored in asset metadata (drift reports, MLflow runs) follow them,
+# so set them for `make demo` as for the server: make demo ui REPORTS_PORT=3101 UI_PORT=3100.
+UI_PORT ?= 3000
+REPORTS_PORT ?= 3001
+MLFLOW_PORT ?= 5000
+DASHBOARD_PORT ?= 8000
+export FINPULSE_REPORTS_URL ?= http://127.0.0.1:$(REPORTS_PORT)
+export FINPULSE_MLFLOW_URL ?= http://127.0.0.1:$(MLFLOW_PORT)
+export FINPULSE_UI_URL ?= http://127.0.0.1:$(UI_PORT)
 # BentoML's model and bento stores live with the project's storage, not in ~/bentoml.
 export BENTOML_HOME := $(STORAGE)/bentoml
 export BENTOML_DO_NOT_TRACK := True
@@ -51,25 +60,29 @@ materialize: instance
 test: install
 	$(BIN)/python -m pytest -q
 
-# Also serves storage/reports on 127.0.0.1:3001, where the drift reports' `report` links point.
+# Also serves storage/reports on 127.0.0.1:$(REPORTS_PORT), where the drift reports' `report` links point.
 # make ui EVALUATION=<dataset>: the instance and graph of `make evaluate DATA=.../<dataset>` instead.
+# dagster dev reads .env from here (plain `dagster dev` gets the same instance and environment): its
+# DAGSTER_HOME is $${PWD}/$${FINPULSE_HOME_DIR}, so the instance chosen here is passed as that relative path.
 ui: instance
 	$(if $(EVALUATION),set -a; . $(CURDIR)/storage/evaluation/$(EVALUATION)/ui.env; set +a;) \
 	reports=$${FINPULSE_STORAGE_DIR:-$(STORAGE)}/reports; mkdir -p $$reports; \
-	$(BIN)/python -m http.server 3001 -b 127.0.0.1 -d $$reports >/dev/null 2>&1 & \
-	trap "kill $$!" EXIT INT TERM; $(BIN)/dagster dev -h 127.0.0.1 -p 3000
+	$(BIN)/python -m http.server $(REPORTS_PORT) -b 127.0.0.1 -d $$reports >/dev/null 2>&1 & \
+	trap "kill $$!" EXIT INT TERM; \
+	PWD=$(CURDIR) FINPULSE_HOME_DIR=$$($(BIN)/python -c 'import os; print(os.path.relpath(os.environ["DAGSTER_HOME"]))') \
+		$(BIN)/dagster dev -h 127.0.0.1 -p $(UI_PORT)
 
 # The MLflow UI on the store the model assets log to (runs, metrics, plots, ONNX files, registry).
 mlflow: install
 	mkdir -p $(STORAGE)/mlflow/artifacts
 	$(BIN)/mlflow ui --backend-store-uri "$$(FINPULSE_STORAGE_DIR=$(STORAGE) $(BIN)/python -m finpulse_assets.storage.instance mlflow-uri)" \
-		--default-artifact-root $(STORAGE)/mlflow/artifacts -h 127.0.0.1 -p 5000
+		--default-artifact-root $(STORAGE)/mlflow/artifacts -h 127.0.0.1 -p $(MLFLOW_PORT)
 
-# The monitoring dashboard: Evidently's UI on http://127.0.0.1:8000, a project per ticker fed by the drift
+# The monitoring dashboard: Evidently's UI on http://127.0.0.1:$(DASHBOARD_PORT), a project per ticker fed by the drift
 # reports and prediction errors the instance recorded (synced first; a rerun adds only what is new).
 dashboard: instance
 	$(BIN)/python -m finpulse_assets.monitoring.dashboard sync --workspace $(STORAGE)/evidently_workspace
-	$(BIN)/evidently ui --workspace $(STORAGE)/evidently_workspace --host 127.0.0.1 --port 8000
+	$(BIN)/evidently ui --workspace $(STORAGE)/evidently_workspace --host 127.0.0.1 --port $(DASHBOARD_PORT)
 
 # Forecast skill on the StockNet protocol (report in reports/evaluation.{json,md}); its own storage and
 # Dagster instance in storage/evaluation/<dataset>/: make evaluate DATA=../shared/data/stocknet-dev [TICKERS=AAPL,MSFT]

@@ -1,19 +1,21 @@
 """The command line: `dagster asset materialize` for one partition, and the `make demo` entry point."""
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from dagster import DagsterInstance, RunsFilter
+from dagster import AssetKey, DagsterInstance, DagsterRunStatus, RunsFilter
 from finpulse_assets.dagster_private import REPOSITORY_LABEL_TAG
 
 from finpulse_assets.runs.cli import main, materialize, print_summary
 from finpulse_assets.definitions import DATA_ASSETS_JOB, JOB_ORDER
 from finpulse_assets.settings import Settings
-from finpulse_assets_tests.stored import stored_partition
+from finpulse_assets_tests.stored import stored_partition, stored_table
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -52,8 +54,8 @@ def test_materialize_covers_every_partition_and_summarises(tmp_path, capsys):
                                       for r in runs)
     # Progress counted from the runs' materialization events (stderr is not a terminal here: plain lines).
     err = capsys.readouterr().err
-    assert "[data_assets_job] 0/248 asset partitions (0%)" in err
-    assert "[data_assets_job] 248/248 asset partitions (100%)" in err and "took" in err
+    assert "[stage 1 of 1: data_assets_job] 0/248 asset partitions (0%)" in err
+    assert "[stage 1 of 1: data_assets_job] 248/248 asset partitions (100%)" in err and "took" in err
     assert summary["failed_checks"] == [] and summary["failure"] is None
     assert list(summary["stage_seconds"]) == [DATA_ASSETS_JOB]
     for name in ("raw_tweets", "vader_labels", "raw_prices", "price_features"):
@@ -61,7 +63,8 @@ def test_materialize_covers_every_partition_and_summarises(tmp_path, capsys):
     assert summary["assets"]["raw_prices"]["rows"] == 2 * 20  # March 2024: 20 trading days (Good Friday 29th)
     assert summary["assets"]["raw_tweets"]["rows"] > 0
     print_summary(summary, settings)
-    assert "time taken" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "time taken" in out and "next: make ui      http://127.0.0.1:" in out and "make mlflow  http://" in out
 
 
 def test_unknown_jobs_are_refused_naming_the_known_ones(capsys):
@@ -95,7 +98,7 @@ def test_worker_processes_store_and_summarise_what_one_process_does(tmp_path, mo
     assert [(c["check"], c["ticker"], c["passed"]) for c in summaries[2]["checks"]] == \
         [(c["check"], c["ticker"], c["passed"]) for c in summaries[1]["checks"]]
     assert stored[2] == stored[1]
-    assert "[data_assets_job] 248/248 asset partitions (100%)" in capsys.readouterr().err  # workers' progress relayed
+    assert "[stage 1 of 1: data_assets_job] 248/248 asset partitions (100%)" in capsys.readouterr().err  # workers' progress relayed
 
 
 def test_worker_processes_need_the_persistent_instance(tmp_path):
@@ -103,3 +106,152 @@ def test_worker_processes_need_the_persistent_instance(tmp_path):
                         storage_dir=str(tmp_path / "storage"))
     with DagsterInstance.ephemeral() as instance, pytest.raises(ValueError, match="persistent instance"):
         materialize(settings, instance, jobs=[DATA_ASSETS_JOB], workers=2)
+
+
+def _descendants(root: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for name in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = Path(f"/proc/{name}/stat").read_text()
+        except OSError:
+            continue
+        children.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(name))
+    found, todo = set(), [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _materialized_days(instance, asset: str) -> dict[str, set[str]]:
+    from dagster import AssetKey
+
+    days: dict[str, set[str]] = {}
+    for key in instance.get_materialized_partitions(AssetKey(asset)):
+        day, ticker = key.split("|")
+        days.setdefault(ticker, set()).add(day)
+    return days
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum,workers", [(signal.SIGINT, 2), (signal.SIGTERM, 1)], ids=["ctrl-c-2-workers",
+                                                                                          "sigterm-in-process"])
+def test_a_stop_signal_ends_the_command_within_5_s_with_its_runs_canceled(tmp_path, signum, workers):
+    """The signal goes to the command's process group, as a terminal's Ctrl-C does (the command starts with
+    the default SIGINT disposition in a session of its own: a background job's ignored SIGINT tests nothing)."""
+    env = {**_env(tmp_path), "FINPULSE_START": "2024-01-01", "FINPULSE_END": "2024-05-01",
+           "FINPULSE_WORKERS": str(workers), "FINPULSE_PROGRESS_SECONDS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "finpulse_assets.runs.cli", "materialize", "--jobs", DATA_ASSETS_JOB],
+                            env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    home = Path(env["DAGSTER_HOME"])
+    try:
+        with DagsterInstance.from_config(str(home)) as instance:
+            deadline = time.monotonic() + 240
+            # Every worker inside a run, and partitions already stored: the stop lands mid-stage.
+            while time.monotonic() < deadline and proc.poll() is None:
+                started = instance.get_runs(RunsFilter(statuses=[DagsterRunStatus.STARTED]))
+                if len(started) == workers and instance.get_materialized_partitions(AssetKey("raw_tweets")):
+                    break
+                time.sleep(0.2)
+            assert proc.poll() is None, proc.communicate()[1][-3000:]
+            assert len(started) == workers, "the runs did not start in time"
+            processes = _descendants(proc.pid)  # the workers and their helpers have process groups of their own
+            os.killpg(proc.pid, signum)
+            stopped_at = time.monotonic()
+            proc.wait(timeout=60)
+            while time.monotonic() - stopped_at < 60 and any(_alive(pid) for pid in processes):
+                time.sleep(0.05)
+            took = time.monotonic() - stopped_at
+            out, err = proc.communicate()
+            # 5 s is the promise on an idle machine (docs/ui.md); a test shares the machine, hence the margin.
+            print(f"stopped in {took:.1f} s at load {os.getloadavg()[0]:.1f}")
+            assert took <= 15.0, f"the command and its workers took {took:.1f} s to end\n{err[-3000:]}"
+            assert proc.returncode == 128 + signum, err[-3000:]
+            assert f"Stopped ({signal.Signals(signum).name})" in err
+            statuses = [r.status for r in instance.get_runs(RunsFilter(job_name=DATA_ASSETS_JOB))]
+            assert DagsterRunStatus.CANCELED in statuses, statuses
+            assert set(statuses) <= {DagsterRunStatus.CANCELED, DagsterRunStatus.SUCCESS}, statuses
+            assert len(statuses) <= 2, "a run started after the stop"
+            # Nothing half written: the tables read, and hold no day Dagster did not record as materialized.
+            for asset in ("raw_tweets", "raw_prices"):
+                materialized = _materialized_days(instance, asset)
+                table = tmp_path / "storage" / "assets" / asset
+                stored = stored_table(tmp_path / "storage" / "assets", asset) if table.exists() else None
+                stored_days = {} if stored is None else {
+                    t: {str(pd.Timestamp(d).date()) for d in g["day"]} for t, g in stored.groupby("ticker")}
+                assert all(days <= materialized.get(t, set()) for t, days in stored_days.items()), asset
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("home_dir", [None, ".dagster_home_postgres"])
+def test_plain_dagster_dev_uses_the_project_instance_and_environment_of_make_ui(tmp_path, home_dir):
+    """`dagster dev` in the project folder reads its .env (as Dagster's CLI does: the instance is chosen after the
+    file is loaded): the project's DAGSTER_HOME, or the one `make ui` passes, never a temporary home."""
+    (tmp_path / ".env").write_text((ROOT / ".env").read_text())
+    home = tmp_path / (home_dir or ".dagster_home")
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME", "HF_HUB_OFFLINE", "FINPULSE_HOME_DIR")}
+    env["PWD"] = str(tmp_path)
+    if home_dir:
+        env["FINPULSE_HOME_DIR"] = home_dir
+    # What `dagster dev` runs to pick its instance (dagster/_cli/dev.py).
+    code = ("import os\nfrom dagster._cli.utils import get_possibly_temporary_instance_for_cli\n"
+            "with get_possibly_temporary_instance_for_cli('dagster dev') as instance:\n"
+            "    print(instance.root_directory, os.environ.get('HF_HUB_OFFLINE'))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == [str(home), "1"]
+    assert not list(tmp_path.glob(".tmp_dagster_home_*"))
+    # `make ui` exports the same names: the Makefile's environment and the file's agree.
+    makefile = (ROOT / "Makefile").read_text()
+    for name in ("DAGSTER_HOME", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "MLFLOW_DISABLE_TELEMETRY",
+                 "BENTOML_DO_NOT_TRACK", "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"):
+        assert f"export {name} " in makefile and f"{name}=" in (ROOT / ".env").read_text()
+
+
+def test_library_chatter_is_off_unless_verbose(monkeypatch):
+    from finpulse_assets.runs.cli import QUIET_LIBRARIES, quiet_libraries
+
+    for name in QUIET_LIBRARIES:
+        monkeypatch.setenv(name, "unset")
+        monkeypatch.delenv(name)  # restored to the session's value after the test
+    quiet_libraries(verbose=True)
+    assert not set(QUIET_LIBRARIES) & set(os.environ)
+    quiet_libraries(verbose=False)
+    # What a worker process inherits: tqdm's bars and transformers' info lines are gone.
+    code = ("from tqdm import tqdm\nfrom transformers.utils import logging\n"
+            "for _ in tqdm(range(3), desc='bar'): pass\nlogging.get_logger('transformers').warning('load report')")
+    quiet = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ))
+    assert quiet.returncode == 0 and "bar" not in quiet.stderr and "load report" not in quiet.stderr, quiet.stderr
+    for name in QUIET_LIBRARIES:
+        monkeypatch.delenv(name)
+    loud = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ))
+    assert "bar" in loud.stderr and "load report" in loud.stderr
+
+
+def test_each_server_port_is_one_make_variable_and_the_stored_links_follow_it():
+    ports = ["UI_PORT=3123", "REPORTS_PORT=3124", "MLFLOW_PORT=5123", "DASHBOARD_PORT=8123"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FINPULSE_") or not k.endswith("_URL")}
+    shown = subprocess.run(["make", "-s", "-f", "Makefile", "-f", "-", "links", *ports], cwd=ROOT, env=env, text=True,
+                           input="links:\n\t@echo $$FINPULSE_UI_URL $$FINPULSE_REPORTS_URL $$FINPULSE_MLFLOW_URL\n",
+                           capture_output=True)
+    # What every make target exports: the assets build their report and MLflow links from these.
+    assert shown.stdout.split() == ["http://127.0.0.1:3123", "http://127.0.0.1:3124", "http://127.0.0.1:5123"], \
+        shown.stderr
+    commands = {target: subprocess.run(["make", "-n", target, *ports], cwd=ROOT, env=env, text=True,
+                                       capture_output=True).stdout for target in ("ui", "mlflow", "dashboard")}
+    assert "dagster dev -h 127.0.0.1 -p 3123" in commands["ui"] and "http.server 3124" in commands["ui"]
+    assert "-p 5123" in commands["mlflow"] and "--port 8123" in commands["dashboard"]

@@ -38,13 +38,15 @@ def test_runs_finish_or_fail_with_their_block_and_log_params_metrics_files(track
             raise RuntimeError("boom")
     failed_run = client.get_run(failed.run_id)
     assert failed_run.info.status == "FAILED" and failed_run.data.tags["mlflow.parentRunId"] == run.run_id
+    # MLflow's UI opens the experiment in its model-training view, not the GenAI one.
+    assert client.get_experiment(run.experiment_id).tags["mlflow.experimentKind"] == "custom_model_development"
 
 
 def test_registering_a_champion_moves_the_alias_to_the_new_version(tracking, tmp_path):
-    (tmp_path / "f.onnx").write_bytes(b"onnx")
     assert tracking.champion_version("finpulse-test") is None
     versions = []
-    for _ in range(2):
+    for content in (b"onnx", b"onnx 2"):
+        (tmp_path / "f.onnx").write_bytes(content)
         with tracking.start_run("onnx") as run:
             run.log_artifact(tmp_path / "f.onnx", "model")
             versions.append(tracking.register_champion("finpulse-test", run, "model", tags={"model_version": "v"}))
@@ -52,3 +54,24 @@ def test_registering_a_champion_moves_the_alias_to_the_new_version(tracking, tmp
     assert tracking.champion_version("finpulse-test") == "2"
     version = tracking.client().get_model_version_by_alias("finpulse-test", CHAMPION_ALIAS)
     assert version.source.endswith("/artifacts/model") and version.run_id == run.run_id
+
+
+def test_a_model_with_the_champions_content_registers_nothing(tracking, tmp_path):
+    """A retrain that reproduces the champion byte for byte (the drift sensor's retrain on unchanged data)
+    keeps the version and the alias; other content registers a new version."""
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "model.onnx").write_bytes(b"weights")
+    (model / "config.json").write_text('{"window": 10}')
+    registered = []
+    for config in ('{"window": 10}', '{"window": 10}', '{"window": 12}'):
+        (model / "config.json").write_text(config)
+        with tracking.start_run("lstm") as run:
+            run.log_artifacts(model, "model")
+            registered.append(tracking.register_champion("finpulse-same", run, "model"))
+    assert [r["version"] for r in registered] == ["1", "1", "2"]
+    assert "unchanged" in registered[1] and "unchanged" not in registered[2]
+    assert registered[0]["content_sha256"] == registered[1]["content_sha256"] != registered[2]["content_sha256"]
+    client = tracking.client()
+    assert len(client.search_model_versions("name='finpulse-same'")) == 2
+    assert tracking.champion_version("finpulse-same") == "2"

@@ -60,3 +60,18 @@ def test_the_listener_counts_only_materializations():
     for kind in ("STEP_START", "ASSET_MATERIALIZATION", None, "ASSET_MATERIALIZATION", "ASSET_CHECK_EVALUATION"):
         listener(Entry(kind))
     assert progress.done == 2
+
+
+def test_the_time_left_counts_down_between_units_and_the_stage_says_k_of_n():
+    """A model stage of two assets: after the first, the estimate must not grow while the second trains."""
+    clock, out = Clock(), io.StringIO()
+    progress = Progress(out, interval=1e9, clock=clock)
+    progress.stage("forecast_model_job", 2, "assets", index=(4, 7))
+    clock.now = 60
+    progress.advance()
+    shown = []
+    for now in (60, 90, 120, 200):
+        clock.now = now
+        shown.append(progress.line())
+    assert shown[0] == "[stage 4 of 7: forecast_model_job] 1/2 assets (50%)  0.0/s  left ~1:00"
+    assert [line.rsplit("left ~", 1)[1] for line in shown] == ["1:00", "0:30", "0:00", "0:00"]

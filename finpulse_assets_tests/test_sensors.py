@@ -142,6 +142,31 @@ def test_drift_retrains_once_per_event_and_honours_the_cooldown(instance, tmp_pa
     assert not storm.run_requests and "inside the cooldown" in storm.skip_message
 
 
+def test_drift_on_days_the_models_were_trained_on_retrains_nothing(instance, tmp_path, monkeypatch):
+    """`make demo` stores the data, trains, then reports drift over days it trained on: the daemon's first tick
+    (a fresh cursor) retrains nothing; a drifted day whose data arrived after the training does."""
+    monkeypatch.setenv("FINPULSE_DRIFT_SHARE_THRESHOLD", "0.5")
+    monkeypatch.setenv("FINPULSE_SENTIMENT_DRIFT_SHARE_THRESHOLD", "0.3")
+    defs = defs_for(tmp_path)
+    for day in (2, 3):
+        for asset_name in ("raw_prices", "raw_tweets"):
+            instance.report_runless_asset_event(AssetMaterialization(asset_name, partition=key_for("AAA", date(2024, 2, day))))
+    for model in ("lstm_model", "finbert_model"):
+        instance.report_runless_asset_event(AssetMaterialization(model))
+    report_drift(instance, 2, 0.9, 0.9)
+    report_drift(instance, 3, 0.9, 0.9)
+    first = tick(defs, instance, DRIFT_RETRAIN_SENSOR)
+    assert not first.run_requests
+    assert "2 drift events on days the latest lstm_model was already trained on" in first.skip_message
+    assert "finbert_model was already trained on" in first.skip_message
+
+    # New prices for a day (a correction landed after the training): the forecaster retrains, FinBERT does not.
+    instance.report_runless_asset_event(AssetMaterialization("raw_prices", partition=key_for("AAA", date(2024, 2, 3))))
+    report_drift(instance, 3, 0.9, 0.9)
+    data = tick(defs, instance, DRIFT_RETRAIN_SENSOR, cursor=first.cursor)
+    assert [r.job_name for r in data.run_requests] == [FORECAST_MODEL_JOB]
+
+
 def test_bad_threshold_settings_are_refused(tmp_path, monkeypatch):
     monkeypatch.setenv("FINPULSE_DRIFT_SHARE_THRESHOLD", "half")
     with pytest.raises(ValueError, match="FINPULSE_DRIFT_SHARE_THRESHOLD='half'"):

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -82,6 +81,17 @@ def write_ui_env(storage: Path, settings: Settings) -> Path:
 
 
 def main(argv=None) -> int:
+    from finpulse_assets.runs.cli import stopped_status
+    from finpulse_assets.runs.launch import stop_on_signals
+
+    try:
+        with stop_on_signals():
+            return evaluate(argv)
+    except KeyboardInterrupt as stop:
+        return stopped_status(stop)
+
+
+def evaluate(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="finpulse-evaluate")
     parser.add_argument("--data", required=True, help="dataset folder with tweets/ and prices/")
     parser.add_argument("--tickers", default="", help="comma-separated; default: every prices/<TICKER>.csv")
@@ -99,7 +109,12 @@ def main(argv=None) -> int:
     parser.add_argument("--wf-n-trials", type=int, default=0,
                         help="Optuna trials per variant and walk-forward fold (default: the asset's, 3)")
     parser.add_argument("--no-walk-forward", action="store_true", help="only StockNet's fixed split")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="keep the libraries' own output (transformers' load reports, progress bars)")
     args = parser.parse_args(argv)
+    from finpulse_assets.runs.cli import quiet_libraries
+
+    quiet_libraries(args.verbose)
     if min(args.n_trials, args.seeds, args.wf_step_months, args.wf_n_trials) < 0:
         parser.error("--n-trials, --seeds, --wf-step-months and --wf-n-trials take a positive number (0: the evaluation asset's default)")
     search = {k: v for k, v in (("n_trials", args.n_trials), ("seeds", args.seeds),
@@ -146,4 +161,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from finpulse_assets.runs.launch import exit_process
+
+    exit_process(main())

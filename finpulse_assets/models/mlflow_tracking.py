@@ -30,7 +30,8 @@ its asset metadata, and the ONNX assets open a child run under it
 
 Registry rule (see `register_champion`): a model that passed its blocking parity
 check and beat its naive baseline on validation becomes a new version of its
-registered model with the alias `champion`; any other model stays a candidate:
+registered model with the alias `champion`, unless its files are the champion's
+byte for byte (then nothing is registered); any other model stays a candidate:
 logged as a run, not registered.
 """
 
@@ -49,7 +50,13 @@ from dagster import ConfigurableResource
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 CHAMPION_ALIAS = "champion"
+# A model version's tag: sha256 over its files (relative paths and bytes), what "the same model" means.
+CONTENT_TAG = "content_sha256"
 DEFAULT_EXPERIMENT = "finpulse"
+# MLflow 3's UI opens an experiment without this tag in its GenAI view (traces, judges); this kind is its
+# classic "model training" view: training runs, metrics, charts.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+MODEL_TRAINING_KIND = "custom_model_development"
 DEFAULT_UI_URL = os.environ.get("FINPULSE_MLFLOW_URL", "").strip() or "http://127.0.0.1:5000"
 # MLflow's limit on a param value; longer values are cut (the full config is also logged as an artifact).
 _PARAM_MAX = 6000
@@ -125,6 +132,24 @@ class TrackedRun:
         return f"{base}/{artifact_path}" if artifact_path else base
 
 
+def artifact_digest(client, run_id: str, artifact_path: str) -> str:
+    """sha256 over the files under `artifact_path` of the run (read through the client: any artifact store)."""
+    import hashlib
+    import tempfile
+
+    digest = hashlib.sha256()
+    with tempfile.TemporaryDirectory() as scratch:
+        root = Path(client.download_artifacts(run_id, artifact_path, scratch))
+        files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+        for path in files:
+            digest.update(str(path.relative_to(root) if root.is_dir() else path.name).encode() + b"\0")
+            with open(path, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(block)
+            digest.update(b"\0")
+    return digest.hexdigest()
+
+
 class MlflowTracking(ConfigurableResource):
     """MLflow runs and registry for the training assets (see the module docstring)."""
 
@@ -167,9 +192,12 @@ class MlflowTracking(ConfigurableResource):
         client = client or self.client()
         experiment = client.get_experiment_by_name(self.experiment_name)
         if experiment is not None:
+            if experiment.tags.get(EXPERIMENT_KIND_TAG) != MODEL_TRAINING_KIND:  # a store from before the tag
+                client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND)
             return experiment.experiment_id
         try:
-            return client.create_experiment(self.experiment_name, artifact_location=self.resolved_artifact_root())
+            return client.create_experiment(self.experiment_name, artifact_location=self.resolved_artifact_root(),
+                                            tags={EXPERIMENT_KIND_TAG: MODEL_TRAINING_KIND})
         except Exception:  # created meanwhile by a concurrent step
             experiment = client.get_experiment_by_name(self.experiment_name)
             if experiment is None:
@@ -199,21 +227,33 @@ class MlflowTracking(ConfigurableResource):
         """Register `artifact_path` of `run` as a new version of `name` and point the champion alias at it.
 
         The files are registered straight from the run's artifact directory (no
-        MLmodel flavor needed: FinPulse models are safetensors/ONNX + JSON).
+        MLmodel flavor needed: FinPulse models are safetensors/ONNX + JSON). Files whose
+        content (CONTENT_TAG: sha256 over the files) is the champion's already register
+        nothing: a retrain that reproduced the model keeps the champion version and alias.
         """
         from mlflow.exceptions import MlflowException
 
         client = run.client
+        digest = artifact_digest(client, run.run_id, artifact_path)
         try:
             client.create_registered_model(name)
         except MlflowException as error:
             if error.error_code not in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"):
                 raise
+        try:
+            champion = client.get_model_version_by_alias(name, CHAMPION_ALIAS)
+        except MlflowException:
+            champion = None
+        if champion is not None and champion.tags.get(CONTENT_TAG) == digest:
+            return {"status": CHAMPION_ALIAS, "registered_model": name, "version": str(champion.version),
+                    "alias": CHAMPION_ALIAS, "source": champion.source, CONTENT_TAG: digest,
+                    "unchanged": f"same content as champion version {champion.version}: nothing registered"}
         version = client.create_model_version(name, run.artifact_uri(artifact_path), run.run_id,
-                                              tags={str(k): str(v) for k, v in (tags or {}).items()})
+                                              tags={**{str(k): str(v) for k, v in (tags or {}).items()},
+                                                    CONTENT_TAG: digest})
         client.set_registered_model_alias(name, CHAMPION_ALIAS, version.version)
         return {"status": CHAMPION_ALIAS, "registered_model": name, "version": str(version.version),
-                "alias": CHAMPION_ALIAS, "source": version.source}
+                "alias": CHAMPION_ALIAS, "source": version.source, CONTENT_TAG: digest}
 
     def champion_version(self, name: str) -> str | None:
         """The version the champion alias points at, or None."""

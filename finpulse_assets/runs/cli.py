@@ -20,8 +20,10 @@ the later stages. Then it prints a summary with the models' key figures.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
@@ -33,7 +35,7 @@ from finpulse_assets.definitions import JOB_ORDER, MONITORING_JOB, PARTITIONED_J
 from finpulse_assets.operations.dead_runs import mark_dead_cli_runs, process_tags
 from finpulse_assets.partitions import TICKER_RUN_TAG, range_tags, ticker_partitions
 from finpulse_assets.runs.progress import Progress
-from finpulse_assets.runs.launch import execute_job
+from finpulse_assets.runs.launch import Stopped, execute_job, exit_process, stop_on_signals, stop_requested
 from finpulse_assets.settings import Settings
 from finpulse_assets.runs.ticker_runs import RunOutcome, TickerRunPool, default_workers, outcome_of
 
@@ -48,11 +50,11 @@ CONSOLE_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 # Figures of the unpartitioned assets shown in the summary (metadata keys).
 SUMMARY_KEYS = {
     "finbert_model": ["accuracy_vs_vader", "macro_f1_vs_vader", "train_tweets", "val_tweets", "train_seconds",
-                      "model_version", "mlflow_run_id"],
+                      "model_version", "mlflow_run"],
     "finbert_onnx": ["label_agreement_int8_vs_torch", "max_prob_diff_int8_vs_torch", "registry"],
     "training_set": ["rows", "tickers", "first_date", "last_date", "tweet_free_trading_days"],
     "lstm_model": ["pooling_reason", "sentiment_ablation", "beats_random_walk_on_val", "train_seconds",
-                   "model_version", "mlflow_run_id"],
+                   "model_version", "mlflow_run"],
     "lstm_onnx": ["kept", "parity_max_abs_diff", "registry"],
     "bento": ["bento_tag", "bento_mib", "model_versions", "containerize"],
 }
@@ -94,8 +96,11 @@ def materialize(settings: Settings, instance: DagsterInstance, jobs: Sequence[st
     stage_seconds: dict[str, float] = {}
     failure = None
     pool: TickerRunPool | None = None
+    # Every run of this command carries it: a stop cancels the runs a killed worker left open.
+    session = {"finpulse/cli_session": uuid.uuid4().hex}
     try:
-        for job_name in [j for j in RUN_ORDER if j in jobs]:
+        stages = [j for j in RUN_ORDER if j in jobs]
+        for index, job_name in enumerate(stages, 1):
             job = defs.resolve_job_def(job_name)
             asset_names = {key.to_user_string() for key in job.asset_layer.executable_asset_keys}
             ops = {name: {"config": dict(cfg)} for name, cfg in (run_config or {}).items() if name in asset_names}
@@ -108,9 +113,10 @@ def materialize(settings: Settings, instance: DagsterInstance, jobs: Sequence[st
                 runs = [(None, {})]
             days = (last - start).days + 1 if job_name in PARTITIONED_JOBS else 1
             progress.stage(job_name, len(asset_names) * days * len(runs),
-                           "asset partitions" if job_name in PARTITIONED_JOBS else "assets")
+                           "asset partitions" if job_name in PARTITIONED_JOBS else "assets", index=(index, len(stages)))
             run_config_of_job = {**CONSOLE_LOGS, "ops": ops}
-            runs = [(t, {**tags, **process_tags(), **({TICKER_RUN_TAG: t} if t else {})}) for t, tags in runs]
+            runs = [(t, {**tags, **process_tags(), **session, **({TICKER_RUN_TAG: t} if t else {})})
+                    for t, tags in runs]
             if pool is None and workers > 1 and len(runs) > 1:
                 pool = TickerRunPool(settings, min(workers, len(settings.tickers)))
             if pool is not None and len(runs) > 1:
@@ -122,6 +128,8 @@ def materialize(settings: Settings, instance: DagsterInstance, jobs: Sequence[st
                     outcomes.append(outcome_of(result, ticker))
                     if not result.success:
                         break
+            if any(outcome.stopped for outcome in outcomes):  # a worker got the signal, this process did not
+                raise Stopped(stop_requested() or signal.SIGINT)
             for outcome in outcomes:
                 _add_outcome(outcome, totals, models, checks, failed_checks)
                 if not outcome.success and failure is None:
@@ -131,11 +139,34 @@ def materialize(settings: Settings, instance: DagsterInstance, jobs: Sequence[st
             progress.end("FAILED" if failure else "")
             if failure:
                 break
+    except KeyboardInterrupt:
+        progress.end("STOPPED")
+        if pool is not None:
+            pool.stop(lambda: bool(open_runs(instance, session)))
+            pool = None
+        cancel_open_runs(instance, session)
+        raise
     finally:
         if pool is not None:
             pool.close()
     return {"assets": dict(totals), "models": models, "seconds": time.perf_counter() - started,
             "stage_seconds": stage_seconds, "checks": checks, "failed_checks": failed_checks, "failure": failure}
+
+
+def open_runs(instance: DagsterInstance, tags: Mapping[str, str]) -> list:
+    from dagster import DagsterRunStatus, RunsFilter
+
+    return instance.get_runs(RunsFilter(tags=dict(tags), statuses=[
+        DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING, DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING]))
+
+
+def cancel_open_runs(instance: DagsterInstance, tags: Mapping[str, str]) -> list[str]:
+    """Mark CANCELED the runs with `tags` that are still open (a worker killed at the stop deadline)."""
+    runs = open_runs(instance, tags)
+    for run in runs:
+        instance.report_run_canceled(run, "Stopped by a signal (Ctrl-C or SIGTERM); its process did not "
+                                          "close the run in time.")
+    return [run.run_id for run in runs]
 
 
 def _add_outcome(outcome: RunOutcome, totals, models, checks, failed_checks) -> None:
@@ -188,6 +219,40 @@ def print_summary(summary: dict, settings: Settings) -> None:
               f"\n(everything was stored; exit code {EXIT_STORED_WITH_FAILED_CHECKS}: read the checks' metadata)")
     if summary.get("failure"):
         print("FAILED: " + summary["failure"] + "\n(later stages were not run)")
+    print(next_steps())
+
+
+def next_steps() -> str:
+    """Where to look next; the URLs follow the Makefile's ports (UI_PORT, MLFLOW_PORT)."""
+    import os
+
+    ui = os.environ.get("FINPULSE_UI_URL", "").strip() or "http://127.0.0.1:3000"
+    mlflow = os.environ.get("FINPULSE_MLFLOW_URL", "").strip() or "http://127.0.0.1:5000"
+    return (f"\nnext: make ui      {ui}  (runs, assets, checks, plots; drift reports linked)\n"
+            f"      make mlflow  {mlflow}  (training runs, metrics, registered models)\n"
+            f"      make dashboard  (drift and prediction errors over time, per ticker)")
+
+
+# Library chatter a user cannot act on: transformers' load reports and advisories, tqdm bars, the hub's
+# download bars. Environment variables, so the worker processes (spawned later) inherit them; `-v` keeps them.
+QUIET_LIBRARIES = {"TRANSFORMERS_VERBOSITY": "error", "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1", "TQDM_DISABLE": "1",
+                   "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+
+
+def quiet_libraries(verbose: bool) -> None:
+    import os
+
+    if not verbose:
+        for name, value in QUIET_LIBRARIES.items():
+            os.environ.setdefault(name, value)
+
+
+def stopped_status(stop: KeyboardInterrupt) -> int:
+    """Say what a stop signal left and return the shell's status for it (128 + the signal's number)."""
+    signum = getattr(stop, "signum", signal.SIGINT)
+    print(f"\nStopped ({signal.Signals(signum).name}): the runs in progress are canceled, what they had "
+          f"committed is kept; the next command redoes the rest.", file=sys.stderr)
+    return 128 + signum
 
 
 # Exit codes (docs/reliability.md): everything stored; a run failed (what failed stored nothing); everything
@@ -206,19 +271,25 @@ def main(argv=None) -> int:
     parser.add_argument("command", choices=["materialize"])
     parser.add_argument("--jobs", default=",".join(JOB_ORDER),
                         help="comma-separated subset of the jobs to run, in this order: " + ", ".join(JOB_ORDER))
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="keep the libraries' own output (transformers' load reports, progress bars)")
     args = parser.parse_args(argv)
+    quiet_libraries(args.verbose)
     jobs = [j.strip() for j in args.jobs.split(",") if j.strip()]
     unknown = sorted(set(jobs) - set(JOB_ORDER))
     if unknown:
         parser.error(f"unknown jobs {unknown}; expected some of {JOB_ORDER}")
     settings = Settings.from_env()
-    with DagsterInstance.get() as instance:
-        for run_id in mark_dead_cli_runs(instance):
-            print(f"run {run_id} of an earlier CLI process that is gone: marked failed", file=sys.stderr)
-        summary = materialize(settings, instance, jobs, workers=default_workers())
+    try:
+        with stop_on_signals(), DagsterInstance.get() as instance:
+            for run_id in mark_dead_cli_runs(instance):
+                print(f"run {run_id} of an earlier CLI process that is gone: marked failed", file=sys.stderr)
+            summary = materialize(settings, instance, jobs, workers=default_workers())
+    except KeyboardInterrupt as stop:
+        return stopped_status(stop)
     print_summary(summary, settings)
     return exit_code(summary)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_process(main())

@@ -32,14 +32,19 @@ class Progress:
         self.clock = clock
         self.name, self.unit, self.total, self.done = "", "", 0, 0
         self.started = self.last_shown = 0.0
+        # Time left as estimated at the last unit, and when: between units it counts down instead of
+        # growing with the elapsed time (a model stage's one asset of two done, the next one training).
+        self._left, self._left_at = 0.0, 0.0
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._heartbeat: threading.Thread | None = None
 
-    def stage(self, name: str, total: int, unit: str = "partitions") -> None:
-        """Start a stage of `total` units (0: unknown, shows elapsed time only)."""
-        self.name, self.unit, self.total, self.done = name, unit, total, 0
+    def stage(self, name: str, total: int, unit: str = "partitions", index: tuple[int, int] | None = None) -> None:
+        """Start a stage of `total` units (0: unknown, shows elapsed time only); `index`: (k, n), stage k of n."""
+        self.name = f"stage {index[0]} of {index[1]}: {name}" if index else name
+        self.unit, self.total, self.done = unit, total, 0
         self.started = self.clock()
+        self._left, self._left_at = 0.0, 0.0
         self.last_shown = float("-inf")
         self._show()
         self._stop.clear()
@@ -55,6 +60,9 @@ class Progress:
 
     def advance(self, n: int = 1) -> None:
         self.done += n
+        now = self.clock()
+        if self.total and self.done < self.total and now > self.started:
+            self._left, self._left_at = (self.total - self.done) * (now - self.started) / self.done, now
         if self.clock() - self.last_shown >= self.interval:
             self._show()
 
@@ -74,8 +82,8 @@ class Progress:
         parts.append(f"{rate:,.1f}/s")
         if final:
             parts.append(f"took {_duration(elapsed)}")
-        elif self.total and self.done and self.done < self.total:
-            parts.append(f"left ~{_duration((self.total - self.done) / rate)}")
+        elif self.total and self.done and self.done < self.total and self._left_at:
+            parts.append(f"left ~{_duration(max(0.0, self._left - (self.clock() - self._left_at)))}")
         else:
             parts.append(f"elapsed {_duration(elapsed)}")
         return f"[{self.name}] " + "  ".join(parts + ([note] if note else []))

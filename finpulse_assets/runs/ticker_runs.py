@@ -6,13 +6,20 @@ worker process (spawned: the parent may hold torch and ONNX Runtime thread pools
 would copy half-initialized) loads the definitions and the instance of $DAGSTER_HOME once and
 executes the runs it is given with the in-process executor; it sends one progress unit per asset
 materialization and returns what the summary needs (`RunOutcome`, plain data).
+
+Stopping: each worker has a process group of its own, so a stop signal reaches the parent, whose
+`stop()` cancels the queued runs and sends the workers SIGTERM: a worker's run is canceled
+(run_launch.py) and the worker starts no other run; once the runs are closed (or a deadline
+passed) it ends the workers.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import threading
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -31,6 +38,7 @@ class RunOutcome:
     # (asset, partition key or None, metadata values): one per materialization
     materializations: list[tuple[str, str | None, dict]] = field(default_factory=list)
     checks: list[dict] = field(default_factory=list)
+    stopped: bool = False  # a stop signal canceled the run or kept it from starting
 
 
 def outcome_of(result, ticker: str | None) -> RunOutcome:
@@ -59,18 +67,27 @@ _worker: dict = {}
 
 
 def _init_worker(settings: Settings, units, cores: int) -> None:
+    # A process group of its own: a terminal's Ctrl-C reaches the parent alone, which stops the workers
+    # with SIGTERM; the helper processes Dagster starts for a run's logs (tail, watch_orphans) then end
+    # with the run instead of each printing a KeyboardInterrupt traceback.
+    os.setpgrp()
     # Before anything imports torch or ONNX Runtime: their thread pools take this process's share of the cores.
     os.environ[WORKER_CORES_ENV] = os.environ["OMP_NUM_THREADS"] = str(cores)
     configure_process_threads(cores)
     from dagster import DagsterInstance
 
     from finpulse_assets.definitions import build_definitions
+    from finpulse_assets.runs.launch import stop_on_signals
+
+    # For the worker's life (kept referenced: a collected generator would restore the handlers).
+    _worker["stop"] = stop_on_signals(raise_when_idle=False)
+    _worker["stop"].__enter__()
 
     _worker.update(defs=build_definitions(settings), instance=DagsterInstance.get(), units=units)
 
 
 def _execute(job_name: str, run_config: Mapping, tags: Mapping[str, str], ticker: str) -> RunOutcome:
-    from finpulse_assets.runs.launch import execute_job
+    from finpulse_assets.runs.launch import Stopped, execute_job
 
     units = _worker["units"]
 
@@ -79,7 +96,10 @@ def _execute(job_name: str, run_config: Mapping, tags: Mapping[str, str], ticker
             units.put(1)
 
     job = _worker["defs"].resolve_job_def(job_name)
-    return outcome_of(execute_job(job, _worker["instance"], run_config, tags, on_event=on_event), ticker)
+    try:
+        return outcome_of(execute_job(job, _worker["instance"], run_config, tags, on_event=on_event), ticker)
+    except Stopped as stop:
+        return RunOutcome(ticker, False, f"stopped by {stop}", stopped=True)
 
 
 class TickerRunPool:
@@ -87,8 +107,9 @@ class TickerRunPool:
 
     def __init__(self, settings: Settings, workers: int):
         context = multiprocessing.get_context("spawn")
-        self._manager = context.Manager()
-        self._units = self._manager.Queue()
+        # A plain queue, no manager process: a SIGTERM to the process group would kill a manager
+        # while the workers still report to it.
+        self._units = context.Queue()
         self._pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
                                          initargs=(settings, self._units, worker_cores() or worker_share(workers)))
 
@@ -122,4 +143,22 @@ class TickerRunPool:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
-        self._manager.shutdown()
+        self._units.close()
+
+    def stop(self, runs_open: Callable[[], bool], seconds: float = 2.5) -> None:
+        """Cancel the queued runs, stop the running ones (SIGTERM) and wait up to `seconds` while
+        `runs_open()`; then end the workers (their runs are closed, or stay open for the caller to mark
+        canceled)."""
+        workers = multiprocessing.active_children()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        for worker in workers:
+            if worker.is_alive():
+                os.kill(worker.pid, signal.SIGTERM)
+        deadline = time.monotonic() + seconds
+        while runs_open() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        for worker in workers:  # their runs are closed: they only wait for a task
+            if worker.is_alive():
+                worker.kill()
+        for worker in workers:
+            worker.join(1.0)

@@ -6,13 +6,26 @@ drift event triggers at most once; a fresh cursor starts from the first stored
 event, so the daemon picks up the drift reports `make demo` wrote. All events of a
 tick give at most one run per job. Cooldown: no new request for a job while a run
 of it that this sensor launched is younger than `retrain_cooldown_hours`.
+
+A drifted day whose data the latest model was trained after (its source partition
+stored before the model) retrains nothing: the retrain would see the same data and
+reproduce the same model. So the reports `make demo` writes over days it trained on
+launch no retrain when `make ui` starts the daemon; a day whose data arrives later does.
 """
 
 from __future__ import annotations
 
 import time
 
-from dagster import AssetKey, DefaultSensorStatus, RunRequest, RunsFilter, SkipReason, asset_sensor
+from dagster import (
+    AssetKey,
+    AssetRecordsFilter,
+    DefaultSensorStatus,
+    RunRequest,
+    RunsFilter,
+    SkipReason,
+    asset_sensor,
+)
 from finpulse_assets.dagster_private import SENSOR_NAME_TAG
 
 from finpulse_assets.monitoring.settings import MonitoringSettings
@@ -20,6 +33,22 @@ from finpulse_assets.sensors.events import materializations_after, metadata_valu
 
 DRIFT_RETRAIN_SENSOR = "drift_retrain_sensor"
 DRIFT_REPORT = AssetKey("drift_report")
+# Per retrained model: the model asset, and the source data of a drifted day it would be retrained on.
+MODEL_ASSET = {"forecast": AssetKey("lstm_model"), "sentiment": AssetKey("finbert_model")}
+DAY_DATA_ASSET = {"forecast": AssetKey("raw_prices"), "sentiment": AssetKey("raw_tweets")}
+
+
+def _latest(instance, asset_key: AssetKey, partition: str | None = None):
+    records = instance.fetch_materializations(AssetRecordsFilter(
+        asset_key=asset_key, asset_partitions=[partition] if partition else None), limit=1, ascending=False).records
+    return records[0] if records else None
+
+
+def already_trained_on(instance, model: str, partition: str) -> bool:
+    """Whether the latest `model` was trained after the drifted day's source data was stored."""
+    trained = _latest(instance, MODEL_ASSET[model])
+    data = _latest(instance, DAY_DATA_ASSET[model], partition) if trained is not None else None
+    return data is not None and data.timestamp <= trained.timestamp
 
 
 def drifted_events(records, settings: MonitoringSettings, until_timestamp: float) -> dict[str, list]:
@@ -63,6 +92,11 @@ def build_drift_retrain_sensor(forecast_job, sentiment_job, settings: Monitoring
         found = drifted_events(records, settings, asset_event.timestamp)
         skipped, requested = [], 0
         for model, events in found.items():
+            new = [e for e in events if not already_trained_on(context.instance, model, e[1])]
+            if len(new) < len(events):
+                skipped.append(f"{job_for[model]}: {len(events) - len(new)} drift events on days the latest "
+                               f"{MODEL_ASSET[model].to_user_string()} was already trained on")
+            events = new
             if not events:
                 continue
             job = job_for[model]
