@@ -279,3 +279,35 @@ def install_log_filter() -> None:
     target = logging.getLogger("bentoml._internal.server.http_app")
     if not any(isinstance(f, QuietClientErrors) for f in target.filters):
         target.addFilter(QuietClientErrors())
+
+
+class JsonLines(logging.Formatter):
+    """One JSON object per log line: time, level, logger, message, request_id (when a request is being served)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        document = {"time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"), "level": record.levelname,
+                    "logger": record.name, "message": record.getMessage()}
+        request_id = REQUEST_ID.get()
+        if request_id:
+            document["request_id"] = request_id
+        if record.exc_info:
+            document["traceback"] = self.formatException(record.exc_info)
+        return json.dumps(document)
+
+
+def install_json_logs() -> bool:
+    """In a `bentoml serve` worker, the service's log lines (`finpulse.*`) go to stderr as JSON lines.
+
+    Only in workers: in process (tests, notebooks) the lines propagate to whatever logging is configured."""
+    from bentoml._internal.context import server_context  # the only place BentoML says "this is a worker"
+
+    if server_context.worker_index is None or os.environ.get("FINPULSE_SERVE_LOG_FORMAT", "json") != "json":
+        return False
+    target = logging.getLogger("finpulse")
+    if not any(isinstance(h.formatter, JsonLines) for h in target.handlers):
+        handler = logging.StreamHandler()
+        handler.setFormatter(JsonLines())
+        target.addHandler(handler)
+        target.setLevel(logging.INFO)
+        target.propagate = False
+    return True
