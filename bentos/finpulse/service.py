@@ -43,7 +43,13 @@ from finpulse_assets.serving.metrics import rejected as count_rejected
 from finpulse_assets.serving.openapi import OpenAPIDocument
 from finpulse_assets.serving.predictor import Predictor, Unforecastable
 from finpulse_assets.serving.schema import MAX_ITEMS, MAX_SENTIMENT_TEXTS, Forecast, SentimentResult, set_model_limits
-from finpulse_assets.serving.validation import INLINE_BODY_BYTES, Rejected, validate_predict, validate_sentiment
+from finpulse_assets.serving.validation import (
+    INLINE_BODY_BYTES,
+    Rejected,
+    validate_large,
+    validate_predict,
+    validate_sentiment,
+)
 
 
 
@@ -137,7 +143,7 @@ class FinPulse:
                 return validate(body)
             if self._large_bodies is None:
                 self._large_bodies = anyio.CapacityLimiter(1)
-            return await anyio.to_thread.run_sync(validate, body, limiter=self._large_bodies)
+            return await anyio.to_thread.run_sync(validate_large, validate, body, limiter=self._large_bodies)
         except Rejected as exc:
             count_rejected(ctx.request.url.path, exc.status, exc.problems[0]["type"] if exc.problems else "invalid")
             return rejected(exc)
