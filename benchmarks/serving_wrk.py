@@ -1,13 +1,21 @@
-"""wrk against the FinPulse bento and, in the same run, against a bare ASGI app of the same shape.
+"""wrk against the FinPulse bento and, in the same run, against two ceilings of the same shape.
 
 The bare app (`benchmarks/bare_asgi.py`: uvicorn, the same worker count) reads
 and parses the same JSON bodies and answers a small JSON: the ceiling any
-Python ASGI service reaches on this machine. Each row is measured right after
-its bare-app row, so the ratio holds on a loaded machine where absolutes do not.
+Python ASGI service reaches on this machine. The trivial bento
+(`benchmarks/serving_trivial_bento.py`) does the same behind BentoML's server:
+the ceiling of any BentoML endpoint. Each row is measured right after its
+ceilings' rows, so the ratios hold on a loaded machine where absolutes do not.
+
+`--hostile SECONDS` then runs a hostile phase against each bento (error
+amplification bodies, 2 MB of bad texts, requests at the cost limit, at 32
+connections), records the largest worker's memory fresh and after it, and
+measures every row again ("after hostile").
 
     .venv/bin/python benchmarks/serving_wrk.py --tiny           # bento from tiny test models (no demo storage)
     .venv/bin/python benchmarks/serving_wrk.py --bento finpulse:latest
     options: --connections 1,16,64 --seconds 10 --workers 2 --variants on,off --endpoints predict,sentiment
+             --hostile 60
 
 Needs `wrk` (Debian package `wrk`). Prints one table; `--json PATH` also writes the figures.
 """
@@ -31,23 +39,52 @@ sys.path.insert(0, str(PROJECT_ROOT))
 
 from benchmarks.serving_load import (  # noqa: E402
     TWEETS, bento_models, free_port, predict_bodies, start_server, stop_server, tiny_bento)
+from finpulse_assets.local_net import wait_for_http  # noqa: E402
 
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
 
-def lua_script(bodies: list[bytes], path: Path) -> Path:
-    """A wrk script that POSTs the bodies in turn."""
+def lua_script(bodies: list[bytes], path: Path, paths: list[str] | None = None) -> Path:
+    """A wrk script that POSTs the bodies in turn (to `paths` in turn, when given, else the URL's path)."""
     quoted = ",\n".join(f"[==[{b.decode()}]==]" for b in bodies)
+    targets = ", ".join(f'"{p}"' for p in paths) if paths else ""
     path.write_text(f"""bodies = {{ {quoted} }}
+paths = {{ {targets} }}
 counter = 0
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 request = function()
   counter = counter % #bodies + 1
-  return wrk.format(nil, nil, nil, bodies[counter])
+  local target = nil
+  if #paths > 0 then target = paths[counter] end
+  return wrk.format(nil, target, nil, bodies[counter])
 end
 """)
     return path
+
+
+def hostile_script(tickers: list[str], days: int, path: Path) -> Path:
+    """Issue 24's hostile mix: error amplification, 2 MB of bad texts, legal requests at the cost limit."""
+    from finpulse_assets.serving.schema import MAX_REQUEST_DAYS, MAX_REQUEST_TEXT_CHARS
+
+    amplification = json.dumps({"requests": [{"ticker": "AAPL", "history": [{}] * 260}] * 64}).encode()
+    bad_texts = json.dumps({"texts": [1] * 600_000}).encode()
+    bad_day_texts = json.dumps({"requests": [{"ticker": tickers[0], "history": [{"texts": [{"a": 1}] * 500}] * 4}]})
+    long_item = json.loads(predict_bodies(tickers, 256, n=1)[0])["requests"][0]
+    per_item = MAX_REQUEST_TEXT_CHARS // 1000 // (MAX_REQUEST_DAYS // 256)
+    for bar in long_item["history"][-per_item:]:
+        bar["texts"] = ["w" * 999]
+    at_limit = json.dumps({"requests": [long_item] * (MAX_REQUEST_DAYS // 256)}).encode()
+    bodies = [amplification, bad_texts, bad_day_texts.encode(), at_limit]
+    return lua_script(bodies, path, ["/predict", "/sentiment", "/predict", "/predict"])
+
+
+def worker_rss_mib(server: subprocess.Popen) -> float:
+    """The resident memory of the server's largest process (a worker, once models are loaded), MiB."""
+    import psutil
+
+    processes = [psutil.Process(server.pid), *psutil.Process(server.pid).children(recursive=True)]
+    return max(p.memory_info().rss for p in processes) / 2**20
 
 
 def _ms(text: str) -> float:
@@ -76,6 +113,21 @@ def with_ok_rate(result: dict) -> dict:
     """2xx answers per second: the throughput that counts (a 503 is quick and useless)."""
     ok = result["requests"] - result["non_2xx"]
     return {**result, "ok_per_s": result["req_per_s"] * ok / max(result["requests"], 1)}
+
+
+def start_trivial(port: int, workers: int) -> subprocess.Popen:
+    bentoml = Path(sys.executable).parent / "bentoml"
+    env = os.environ | {"FINPULSE_SERVE_WORKERS": str(workers), "BENTOML_DO_NOT_TRACK": "True",
+                        "PYTHONPATH": str(PROJECT_ROOT)}
+    server = subprocess.Popen([str(bentoml), "serve", "benchmarks.serving_trivial_bento:Trivial", "--host", "127.0.0.1",
+                               "--port", str(port)], cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/readyz", 180, server)
+    except BaseException:
+        stop_server(server)
+        raise
+    return server
 
 
 def start_bare(port: int, workers: int) -> subprocess.Popen:
@@ -108,6 +160,7 @@ def main(argv=None) -> int:
     parser.add_argument("--endpoints", default="predict,sentiment")
     parser.add_argument("--texts-per-request", type=int, default=8)
     parser.add_argument("--env", action="append", default=[], help="extra NAME=VALUE for the bento server")
+    parser.add_argument("--hostile", type=float, default=0, help="seconds of hostile load, then every row again")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
@@ -125,11 +178,15 @@ def main(argv=None) -> int:
                    "sentiment": lua_script([json.dumps({"texts": texts[i:i + args.texts_per_request]}).encode()
                                             for i in range(0, len(texts), args.texts_per_request)][:64],
                                            Path(tmp) / "sentiment.lua")}
-        servers, ports = {}, {}
+        hostile = hostile_script(tickers, window + 20, Path(tmp) / "hostile.lua")
+        servers, ports, memory, rows = {}, {}, {}, []
+        variants = args.variants.split(",")
         try:
             ports["bare"] = free_port()
             servers["bare"] = start_bare(ports["bare"], args.workers)
-            for variant in args.variants.split(","):
+            ports["trivial"] = free_port()
+            servers["trivial"] = start_trivial(ports["trivial"], args.workers)
+            for variant in variants:
                 batching, _, latency = variant.partition("/")
                 env = os.environ | {"FINPULSE_SERVE_BATCHING": {"on": "1", "off": "0"}.get(batching, batching),
                                     **({"FINPULSE_SERVE_MAX_LATENCY_MS": latency} if latency else {}),
@@ -137,18 +194,35 @@ def main(argv=None) -> int:
                                     **dict(e.split("=", 1) for e in args.env)}
                 ports[variant] = free_port()
                 servers[variant] = start_server(bento, ports[variant], env)
-            rows = []
-            for endpoint in args.endpoints.split(","):
-                for connections in [int(c) for c in args.connections.split(",")]:
-                    bare = None
-                    for name in ["bare", *args.variants.split(",")]:
-                        url = f"http://127.0.0.1:{ports[name]}/{endpoint}"
-                        run_wrk(url, scripts[endpoint], connections, args.warmup)
-                        result = with_ok_rate(run_wrk(url, scripts[endpoint], connections, args.seconds))
-                        bare = result if name == "bare" else bare
-                        rows.append({"endpoint": f"/{endpoint}", "connections": connections, "server": name,
-                                     "ratio": result["ok_per_s"] / bare["ok_per_s"], **result})
-                        print(rows[-1], flush=True)
+                memory[variant] = {"fresh_mib": worker_rss_mib(servers[variant])}
+
+            def measure(phase: str) -> None:
+                for endpoint in args.endpoints.split(","):
+                    for connections in [int(c) for c in args.connections.split(",")]:
+                        ceilings = {}
+                        for name in ["bare", "trivial", *variants]:
+                            url = f"http://127.0.0.1:{ports[name]}/{endpoint}"
+                            run_wrk(url, scripts[endpoint], connections, args.warmup)
+                            result = with_ok_rate(run_wrk(url, scripts[endpoint], connections, args.seconds))
+                            if name in ("bare", "trivial"):
+                                ceilings[name] = result
+                            rows.append({"phase": phase, "endpoint": f"/{endpoint}", "connections": connections,
+                                         "server": name, "ratio": result["ok_per_s"] / ceilings["bare"]["ok_per_s"],
+                                         "ratio_trivial": result["ok_per_s"] / ceilings.get("trivial", result)["ok_per_s"],
+                                         "load": os.getloadavg()[0], **result})
+                            print(rows[-1], flush=True)
+
+            measure("fresh")
+            for variant in variants:
+                memory[variant]["warm_mib"] = worker_rss_mib(servers[variant])
+            if args.hostile:
+                for variant in variants:
+                    url = f"http://127.0.0.1:{ports[variant]}/predict"
+                    result = run_wrk(url, hostile, 32, args.hostile)
+                    memory[variant].update(hostile_requests=result["requests"], hostile_non_2xx=result["non_2xx"],
+                                           after_mib=worker_rss_mib(servers[variant]))
+                    print({"hostile": variant, **memory[variant]}, flush=True)
+                measure("after hostile")
         finally:
             for server in servers.values():
                 stop_server(server)
@@ -156,14 +230,23 @@ def main(argv=None) -> int:
     print(f"\nbento {bento}, {args.workers} worker(s) each, {os.cpu_count()} cores (load {os.getloadavg()[0]:.1f}), "
           f"history {window + 20} days, {args.texts_per_request} texts per /sentiment request, "
           f"{args.seconds:g} s per run")
-    print("| endpoint | connections | server | 2xx req/s | ratio to bare | p50 ms | p99 ms | non-2xx | requests |")
-    print("|---|---:|---|---:|---:|---:|---:|---:|---:|")
+    print("| phase | endpoint | conns | server | 2xx req/s | ratio to bare | ratio to trivial bento | p50 ms | p99 ms "
+          "| non-2xx | requests | load |")
+    print("|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    names = {"bare": "bare ASGI", "trivial": "trivial bento"}
     for r in rows:
-        server = "bare ASGI" if r["server"] == "bare" else f"bento, batching {r['server']}"
-        print(f"| {r['endpoint']} | {r['connections']} | {server} | {r['ok_per_s']:,.0f} | {r['ratio']:.2f} | "
-              f"{r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['non_2xx']} | {r['requests']} |")
+        server = names.get(r["server"], f"finpulse, batching {r['server']}")
+        print(f"| {r['phase']} | {r['endpoint']} | {r['connections']} | {server} | {r['ok_per_s']:,.0f} | "
+              f"{r['ratio']:.2f} | {r['ratio_trivial']:.2f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
+              f"{r['non_2xx']} | {r['requests']} | {r['load']:.1f} |")
+    for variant, m in memory.items():
+        print(f"worker memory, batching {variant}: fresh {m['fresh_mib']:.0f} MiB, after the fresh rows "
+              f"{m['warm_mib']:.0f} MiB"
+              + (f", after {m['hostile_requests']} hostile requests ({m['hostile_non_2xx']} non-2xx) "
+                 f"{m['after_mib']:.0f} MiB ({m['after_mib'] / m['warm_mib'] - 1:+.1%} on the warm worker)"
+                 if "after_mib" in m else ""))
     if args.json:
-        args.json.write_text(json.dumps(rows, indent=2))
+        args.json.write_text(json.dumps({"rows": rows, "memory": memory}, indent=2))
     return 0
 
 

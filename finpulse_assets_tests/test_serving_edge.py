@@ -190,3 +190,10 @@ def test_a_full_queue_sheds_at_once():
     full = [r for r in results if isinstance(r, Overloaded)]
     assert full and all(r.reason == "queue_full" for r in full)
     assert len([r for r in results if isinstance(r, list)]) >= 4
+
+
+def test_fresh_request_ids_are_unique_32_hex_digits():
+    from finpulse_assets.serving.http import new_request_id
+
+    ids = [new_request_id() for _ in range(1000)]
+    assert len(set(ids)) == 1000 and all(len(i) == 32 and int(i, 16) >= 0 for i in ids)

@@ -232,3 +232,16 @@ def test_a_second_server_keeps_the_first_servers_metrics_files(tmp_path, monkeyp
     finally:
         first.kill()
         first.wait()
+
+
+def test_log_lines_can_be_json_with_the_request_id():
+    from finpulse_assets.serving.http import REQUEST_ID, JsonLines
+
+    token = REQUEST_ID.set("rid-42")
+    try:
+        record = logging.LogRecord("finpulse.serving", logging.WARNING, __file__, 1, "POST %s -> %d", ("/predict", 503),
+                                   None)
+        line = json.loads(JsonLines().format(record))
+    finally:
+        REQUEST_ID.reset(token)
+    assert line["message"] == "POST /predict -> 503" and line["request_id"] == "rid-42" and line["level"] == "WARNING"

@@ -20,6 +20,7 @@ Environment (read at server start):
   FINPULSE_SERVE_WORKERS              server worker processes (default cpu_count)
   FINPULSE_SERVE_ORT_THREADS          ONNX Runtime intra-op threads per session (default 1)
   FINPULSE_SERVE_MAX_BODY_BYTES       largest request body (default 2 MiB), 413 beyond
+  FINPULSE_SERVE_LOG_FORMAT           json (default): the service's log lines are JSON in workers; text: BentoML's
   FINPULSE_API_TOKEN                  require `Authorization: Bearer <token>` (probes exempt)
   FINPULSE_SERVE_MAX_*                request size limits, see finpulse_assets/serving/schema.py
 """
@@ -36,13 +37,19 @@ from starlette.responses import JSONResponse, Response
 from finpulse_assets.serving.auth import BearerTokenAuth
 from finpulse_assets.serving.batching import ItemBatcher, Overloaded
 from finpulse_assets.serving.bundle import FORECASTER_MODEL, SENTIMENT_MODEL
-from finpulse_assets.serving.http import RequestEdge, install_log_filter, request_body, timeout_s
+from finpulse_assets.serving.http import RequestEdge, install_json_logs, install_log_filter, request_body, timeout_s
 from finpulse_assets.serving.metrics import RouteMetrics, known_endpoints_only, separate_multiproc_dir
 from finpulse_assets.serving.metrics import rejected as count_rejected
 from finpulse_assets.serving.openapi import OpenAPIDocument
 from finpulse_assets.serving.predictor import Predictor, Unforecastable
 from finpulse_assets.serving.schema import MAX_ITEMS, MAX_SENTIMENT_TEXTS, Forecast, SentimentResult, set_model_limits
-from finpulse_assets.serving.validation import INLINE_BODY_BYTES, Rejected, validate_predict, validate_sentiment
+from finpulse_assets.serving.validation import (
+    INLINE_BODY_BYTES,
+    Rejected,
+    validate_large,
+    validate_predict,
+    validate_sentiment,
+)
 
 
 
@@ -107,6 +114,7 @@ class FinPulse:
     sentiment_model = bentoml.models.BentoModel(f"{SENTIMENT_MODEL}:latest")
 
     def __init__(self) -> None:
+        install_json_logs()
         self.predictor = Predictor(self.forecaster_model.path, self.sentiment_model.path,
                                    intra_op_num_threads=ORT_THREADS)
         set_model_limits(self.predictor.limits)
@@ -135,7 +143,7 @@ class FinPulse:
                 return validate(body)
             if self._large_bodies is None:
                 self._large_bodies = anyio.CapacityLimiter(1)
-            return await anyio.to_thread.run_sync(validate, body, limiter=self._large_bodies)
+            return await anyio.to_thread.run_sync(validate_large, validate, body, limiter=self._large_bodies)
         except Rejected as exc:
             count_rejected(ctx.request.url.path, exc.status, exc.problems[0]["type"] if exc.problems else "invalid")
             return rejected(exc)

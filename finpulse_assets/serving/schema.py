@@ -141,9 +141,6 @@ class PredictItem(BaseModel):
     ticker: Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, min_length=1, max_length=12)]
     history: Annotated[list[Bar], Field(min_length=1, max_length=MAX_HISTORY_DAYS)]
 
-    def text_count(self) -> int:
-        return sum(len(bar.texts) for bar in self.history if bar.texts)
-
     @field_validator("ticker")
     @classmethod
     def _served_ticker(cls, ticker: str) -> str:
