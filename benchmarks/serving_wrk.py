@@ -39,7 +39,7 @@ sys.path.insert(0, str(PROJECT_ROOT))
 
 from benchmarks.serving_load import (  # noqa: E402
     TWEETS, bento_models, free_port, predict_bodies, start_server, stop_server, tiny_bento)
-from finpulse_assets.local_net import wait_for_http  # noqa: E402
+from finpulse_assets.deploy.local_net import wait_for_http  # noqa: E402
 
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
