@@ -20,7 +20,8 @@ def test_definitions_load_with_demo_sources():
     assert DATA_ASSETS | MODEL_ASSETS | MONITORING_ASSETS | SERVING_ASSETS | EVALUATION_ASSETS | TEXT_ASSETS == \
         {key.to_user_string() for key in graph.get_all_asset_keys()}
     assert defs.resolve_job_def(DATA_ASSETS_JOB) and all(defs.resolve_job_def(job) for job in JOB_ORDER)
-    assert {check.name for check in graph.asset_check_keys} == {"schema_valid", "onnx_parity", "every_trading_day_has_a_bar"}
+    assert {check.name for check in graph.asset_check_keys} == {"schema_valid", "onnx_parity", "every_trading_day_has_a_bar",
+                                                                  "daily_moves_are_plausible"}
     assert {key.asset_key.to_user_string() for key in graph.asset_check_keys if key.name == "onnx_parity"} == \
         {"finbert_onnx", "lstm_onnx", "embedding_onnx"}
     assert {"mlflow", "model_store"} <= set(defs.resources)

@@ -1,5 +1,7 @@
 """The partition-aware Delta IO manager: one commit per run, single partitions, range loads, atomic writes."""
 
+import json
+from pathlib import Path
 from datetime import date
 
 import duckdb
@@ -167,3 +169,34 @@ def test_read_all_returns_the_current_rows_once_each_in_key_order(tmp_path):
     assert TickerDayTable(str(tmp_path / "none")).read_all().empty
     with pytest.raises(SystemExit, match="holds no partitions"):
         stored(tmp_path, "none")
+
+
+def test_a_copied_storage_folder_loads_its_own_model_paths(tmp_path):
+    """Paths inside the storage folder are stored relative to it: a copy of the folder points at its own files."""
+    import shutil
+
+    from dagster import Definitions, asset, materialize
+
+    storage = tmp_path / "storage"
+    model_dir = storage / "models" / "lstm" / "v1"
+    model_dir.mkdir(parents=True)
+    (model_dir / "config.json").write_text("{}")
+
+    @asset
+    def lstm_card():
+        return {"model_dir": str(model_dir), "models": {"*": {"dir": str(model_dir / "pooled")}},
+                "elsewhere": "/opt/models/x", "note": "not a path"}
+
+    io = PartitionedDeltaIOManager(base_dir=str(storage / "assets"))
+    assert materialize([lstm_card], resources={"io_manager": io}).success
+    stored = json.loads((storage / "assets" / "lstm_card.json").read_text())
+    assert stored["model_dir"] == "@storage/models/lstm/v1" and stored["elsewhere"] == "/opt/models/x"
+    copy = tmp_path / "copy" / "storage"
+    shutil.copytree(storage, copy)
+    shutil.rmtree(storage)
+    defs = Definitions(assets=[lstm_card], resources={"io_manager": PartitionedDeltaIOManager(base_dir=str(copy / "assets"))})
+    card = defs.load_asset_value("lstm_card")
+    assert card["model_dir"] == str(copy.resolve() / "models" / "lstm" / "v1")
+    assert card["models"]["*"]["dir"] == str(copy.resolve() / "models" / "lstm" / "v1" / "pooled")
+    assert Path(card["model_dir"], "config.json").exists()
+    assert card["elsewhere"] == "/opt/models/x" and card["note"] == "not a path"

@@ -29,7 +29,7 @@ from finpulse_assets.sources.yahoo_csv import YahooCsvPriceSource
 
 FIRST, LAST = date(2024, 1, 2), date(2024, 1, 31)
 TICKERS = ("AAA", "BBB")
-OUTCOMES = {"counted", "flagged", "refused", "clean error", "cleaned up"}
+OUTCOMES = {"counted", "read right", "flagged", "refused", "clean error", "cleaned up"}
 MATRIX: list[tuple[str, str]] = []  # (case, outcome) of every case that ran, for the report
 
 

@@ -35,7 +35,7 @@ def test_day_first_dates_are_detected_and_stored_on_their_own_day(project):
     result = project.run(["raw_prices"])
     assert result.success, step_error(result)
     assert table_hash(project, "raw_prices") == iso  # the same bars on the same days as the ISO file
-    record("price dates written day-first (dd/mm/yyyy)", "counted")
+    record("price dates written day-first (dd/mm/yyyy)", "read right")
 
 
 def test_an_ambiguous_date_file_is_refused_with_the_choice_to_make(project):
@@ -179,7 +179,7 @@ def test_lower_case_ticker_spellings_are_the_same_ticker(project):
     result = project.run(["raw_tweets"])
     assert result.success, step_error(result)
     assert table_hash(project, "raw_tweets") == upper
-    record("ticker spelled in lower case in a fifth of Company_Tweet.csv", "counted")
+    record("ticker spelled in lower case in a fifth of Company_Tweet.csv", "read right")
 
 
 def test_a_tweet_id_that_went_through_a_float_is_rejected(project):

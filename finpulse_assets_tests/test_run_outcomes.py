@@ -57,8 +57,10 @@ def test_exit_codes():
 def test_the_cli_exits_3_when_everything_is_stored_but_a_warning_check_failed(tmp_path):
     data = tmp_path / "data"
     rows = [{**r, "Volume": "1"} if r["Date"] == "2024-01-17" else r for r in bars()]  # a cut volume
+    rows.append({**rows[-1], "Date": "2024-01-31", "Close": "-3"})  # a second bar of a day, and a bad one
     write_prices(data / "prices", {"AAA": rows})
-    write_tweets(data / "tweets", tweets())
+    future = {**tweets()[0], "tweet_id": "77", "post_date": "4070908800"}  # 2099
+    write_tweets(data / "tweets", tweets() + [future])
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home"), "FINPULSE_DATA": str(data), "FINPULSE_TICKERS": "AAA",
            "FINPULSE_START": "2024-01-02", "FINPULSE_END": "2024-02-01", "FINPULSE_STORAGE_DIR": str(tmp_path / "st"),
            "FINPULSE_WORKERS": "1"}
@@ -68,6 +70,8 @@ def test_the_cli_exits_3_when_everything_is_stored_but_a_warning_check_failed(tm
     assert done.returncode == EXIT_STORED_WITH_FAILED_CHECKS, done.stdout[-3000:] + done.stderr[-3000:]
     assert "FAILED checks: raw_prices:daily_moves_are_plausible (AAA)" in done.stdout
     assert "everything was stored; exit code 3" in done.stdout
+    assert "raw_prices rows dropped, by reason: non_positive_price 1" in done.stdout
+    assert "raw_tweets rows dropped, by reason: post_date_in_future 1" in done.stdout
     from finpulse_assets_tests.stored import stored_table
     assert len(stored_table(tmp_path / "st" / "assets", "raw_prices")) == 21
     assert len(stored_table(tmp_path / "st" / "assets", "price_features")) == 21

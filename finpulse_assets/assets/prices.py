@@ -16,13 +16,12 @@ from dagster import (
 
 from finpulse_assets.assets.completeness import ReplaceConfig, guard_replacement
 from finpulse_assets.assets.partitioned import emit, run_partitions, schema_check_spec, split_by_partition
-from finpulse_assets.assets.run_inputs import check_run_inputs
 from finpulse_assets.sources.cleaning import clean_prices
 from finpulse_assets.features.market_calendar import is_trading_day
 from finpulse_assets.features.price import LOOKAHEAD_CALENDAR_DAYS, LOOKBACK_CALENDAR_DAYS, features_by_ticker
 from finpulse_assets.partitions import TICKER_DAY_BACKFILL_POLICY, day_window_mapping
 from finpulse_assets.assets.schemas import PriceFeatures, RawPrices
-from finpulse_assets.sources.base import PriceSource, TweetSource
+from finpulse_assets.sources.base import PriceSource
 
 # price_features of day t reads raw_prices from t - LOOKBACK to t + LOOKAHEAD
 # (the later days feed the target columns only).
@@ -117,11 +116,10 @@ def build_price_assets(partitions_def):
         kinds={"pandas", "parquet"},
     )
     def raw_prices(context: AssetExecutionContext, config: ReplaceConfig, price_source: PriceSource,
-                   tweet_source: TweetSource, io_manager: ResourceParam[IOManager]):
+                   io_manager: ResourceParam[IOManager]):
         """The day's OHLCV and adjusted close; rows with impossible prices are rejected by reason.
         Refuses to replace stored bars with none (see ReplaceConfig)."""
         parts = run_partitions(context)
-        check_run_inputs(context, parts, tweet_source, price_source)
         tickers = sorted({p.ticker for p in parts})
         raw = price_source.load_prices(tickers, min(p.day for p in parts), max(p.day for p in parts))
         clean, rejects = clean_prices(raw)

@@ -5,13 +5,12 @@ from dagster import AssetExecutionContext, AssetIn, IOManager, ResourceParam, as
 
 from finpulse_assets.assets.completeness import ReplaceConfig, guard_replacement, guard_ticker_coverage
 from finpulse_assets.assets.partitioned import emit, run_partitions, schema_check_spec, split_by_partition
-from finpulse_assets.assets.run_inputs import check_run_inputs
 from finpulse_assets.sources.cleaning import clean_tweets
 from finpulse_assets.features.market_calendar import CLOSE_HOUR, MARKET_TZ, previous_trading_day
 from finpulse_assets.partitions import TICKER_DAY_BACKFILL_POLICY
 from finpulse_assets.assets.schemas import RawTweets, VaderLabels
 from finpulse_assets.sentiment.vader import vader_scores
-from finpulse_assets.sources.base import PriceSource, TweetSource
+from finpulse_assets.sources.base import TweetSource
 
 
 def _close_utc(day) -> pd.Timestamp:
@@ -27,7 +26,7 @@ def build_tweet_assets(partitions_def):
         kinds={"pandas", "parquet"},
     )
     def raw_tweets(context: AssetExecutionContext, config: ReplaceConfig, tweet_source: TweetSource,
-                   price_source: PriceSource, io_manager: ResourceParam[IOManager]):
+                   io_manager: ResourceParam[IOManager]):
         """The tweets filed under the ticker that count toward the trading day.
 
         A tweet counts toward trading day t when posted after the previous
@@ -35,7 +34,6 @@ def build_tweet_assets(partitions_def):
         days are empty. Deduplicated by tweet_id (the first row of an id in the source is the tweet), HTML
         entities unescaped. Refuses to replace stored partitions with fewer rows (see ReplaceConfig)."""
         parts = run_partitions(context)
-        check_run_inputs(context, parts, tweet_source, price_source)
         tickers = sorted({p.ticker for p in parts})
         first, last = min(p.day for p in parts), max(p.day for p in parts)
         # (close before the first day, close of the last day]: load_tweets is [start, end).

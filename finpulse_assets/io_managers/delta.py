@@ -55,6 +55,10 @@ class PartitionedDeltaIOManager(ConfigurableIOManager):
                              f"set local_dir to a local folder")
         return Path(folder)
 
+    def _storage_root(self, name: str) -> Path:
+        """The storage folder the unpartitioned assets' folder sits in (`<storage>/assets`): models live under it."""
+        return self._file_dir(name).resolve().parent
+
     def _asset_uri(self, context: InputContext | OutputContext) -> str:
         uri = "/".join([self.base_dir.rstrip("/"), *context.asset_key.path])
         if "://" not in uri and is_old_layout(Path(uri)):
@@ -77,7 +81,8 @@ class PartitionedDeltaIOManager(ConfigurableIOManager):
         if not context.has_asset_partitions:
             path = self._file_dir(context.asset_key.to_user_string()).joinpath(*context.asset_key.path)
             target = path.with_suffix(".parquet" if isinstance(obj, pd.DataFrame) else ".json")
-            _write_file_atomically(target, obj)
+            root = self._storage_root(context.asset_key.to_user_string())
+            _write_file_atomically(target, obj if isinstance(obj, pd.DataFrame) else relative_paths(obj, root))
             return
         name = context.asset_key.to_user_string()
         expected = set(context.asset_partition_keys)
@@ -113,9 +118,39 @@ class PartitionedDeltaIOManager(ConfigurableIOManager):
         if parquet.exists():
             return pd.read_parquet(parquet)
         if js.exists():
-            return json.loads(js.read_text())
+            return absolute_paths(json.loads(js.read_text()), self._storage_root(context.asset_key.to_user_string()))
         raise FileNotFoundError(f"{context.asset_key.to_user_string()} has not been materialized: "
                                 f"neither {parquet} nor {js} exists")
+
+
+# A path inside the storage folder is stored relative to it, so a copied or moved storage folder loads its
+# own model files (not the original folder's); old files with absolute paths load unchanged.
+STORAGE_PREFIX = "@storage/"
+
+
+def relative_paths(value, root: Path):
+    """`value` (JSON-like) with every absolute path string under `root` written as STORAGE_PREFIX + relative."""
+    if isinstance(value, dict):
+        return {k: relative_paths(v, root) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [relative_paths(v, root) for v in value]
+    if isinstance(value, (str, Path)) and os.path.isabs(str(value)):
+        try:
+            return STORAGE_PREFIX + Path(value).relative_to(root).as_posix()
+        except ValueError:
+            return str(value)
+    return value
+
+
+def absolute_paths(value, root: Path):
+    """The inverse of `relative_paths`, against the storage folder this IO manager reads."""
+    if isinstance(value, dict):
+        return {k: absolute_paths(v, root) for k, v in value.items()}
+    if isinstance(value, list):
+        return [absolute_paths(v, root) for v in value]
+    if isinstance(value, str) and value.startswith(STORAGE_PREFIX):
+        return str(root / value[len(STORAGE_PREFIX):])
+    return value
 
 
 def _write_file_atomically(path: Path, value) -> None:

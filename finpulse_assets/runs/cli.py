@@ -31,7 +31,15 @@ from datetime import timedelta
 import pandas as pd
 from dagster import DagsterInstance
 
-from finpulse_assets.definitions import JOB_ORDER, MONITORING_JOB, PARTITIONED_JOBS, RUN_ORDER, build_definitions
+from finpulse_assets.assets.run_inputs import input_failure, input_problems
+from finpulse_assets.definitions import (
+    DATA_ASSETS_JOB,
+    JOB_ORDER,
+    MONITORING_JOB,
+    PARTITIONED_JOBS,
+    RUN_ORDER,
+    build_definitions,
+)
 from finpulse_assets.operations.dead_runs import mark_dead_cli_runs, process_tags
 from finpulse_assets.partitions import TICKER_RUN_TAG, range_tags, ticker_partitions
 from finpulse_assets.runs.progress import Progress
@@ -95,12 +103,19 @@ def materialize(settings: Settings, instance: DagsterInstance, jobs: Sequence[st
     checks: list[dict] = []
     stage_seconds: dict[str, float] = {}
     failure = None
+    if DATA_ASSETS_JOB in jobs:  # every input is read before any run writes (assets/run_inputs.py)
+        problems = input_problems(defs.resources["tweet_source"], defs.resources["price_source"], settings.tickers,
+                                  first, last, tweets_may_lack=bool((run_config or {}).get("raw_tweets", {})
+                                                                    .get("allow_shrink")))
+        failure = f"{DATA_ASSETS_JOB}: {input_failure(problems)}" if problems else None
     pool: TickerRunPool | None = None
     # Every run of this command carries it: a stop cancels the runs a killed worker left open.
     session = {"finpulse/cli_session": uuid.uuid4().hex}
     try:
         stages = [j for j in RUN_ORDER if j in jobs]
         for index, job_name in enumerate(stages, 1):
+            if failure is not None:  # a failed stage ends the command: later stages would read its inputs
+                break
             job = defs.resolve_job_def(job_name)
             asset_names = {key.to_user_string() for key in job.asset_layer.executable_asset_keys}
             ops = {name: {"config": dict(cfg)} for name, cfg in (run_config or {}).items() if name in asset_names}
