@@ -20,7 +20,7 @@ EMBEDDINGS = "lstm_finbert_embeddings"
 ALSTM_PRICE_ONLY, ALSTM_FINBERT, ALSTM_EMBEDDINGS = "alstm_price_only", "alstm_finbert", "alstm_finbert_embeddings"
 # With market context (`features.market_context`): market, sector, beta, residual and co-movement peers'
 # returns; with text also the tweet volume and sentiment surprises.
-PRICE_MARKET, FINBERT_MARKET = "lstm_price_market", "lstm_finbert_market"
+PRICE_MARKET, FINBERT_MARKET, VADER_MARKET = "lstm_price_market", "lstm_finbert_market", "lstm_vader_market"
 
 # Daily text components: the day's mean tweet embedding projected on principal axes fitted on the
 # train split (`evaluation.text_features`); a candidate takes the first `embeddings` of them.
@@ -54,6 +54,7 @@ VARIANTS = {v.name: v for v in [
     Variant(ALSTM_EMBEDDINGS, "alstm", "embeddings", True),
     Variant(PRICE_MARKET, "lstm", "none", False, market=True),
     Variant(FINBERT_MARKET, "lstm", "finbert", True, market=True),
+    Variant(VADER_MARKET, "lstm", "vader", False, market=True),
 ]}
 # Walk-forward only: in each fold the FinBERT variant that fold's dev window chose (`walk_forward`).
 CHOSEN_PER_FOLD = "finpulse_chosen_per_fold"
@@ -71,6 +72,8 @@ ABLATIONS = [
     ("+ market context (LSTM, price)", PRICE_MARKET, PRICE_ONLY),
     ("+ market context (LSTM, + FinBERT)", FINBERT_MARKET, FINBERT),
     ("+ FinBERT text (LSTM, with market context)", FINBERT_MARKET, PRICE_MARKET),
+    ("+ market context (LSTM, + VADER)", VADER_MARKET, VADER),
+    ("+ VADER text (LSTM, with market context)", VADER_MARKET, PRICE_MARKET),
 ]
 
 

@@ -39,13 +39,17 @@ def main(argv=None) -> int:
     parser.add_argument("--n-trials", type=int, default=8)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--variants", default="lstm_price_only,alstm_price_only,lstm_vader")
+    parser.add_argument("--wf-variants", default="lstm_price_only,lstm_price_market,lstm_vader",
+                        help="variants of the walk-forward (empty: no walk-forward)")
+    parser.add_argument("--wf-n-trials", type=int, default=3)
+    parser.add_argument("--wf-step-months", type=int, default=1)
     parser.add_argument("--tickers", default="", help="comma-separated subset; default: every stored ticker")
     args = parser.parse_args(argv)
 
     import torch
 
     torch.set_num_threads(1)
-    from finpulse_assets.assets.evaluation import EvaluationConfig, _settings, variant_frames
+    from finpulse_assets.assets.evaluation import EvaluationConfig, _settings, _walk_forward_settings, variant_frames
     from finpulse_assets.evaluation.experiment import evaluate_variants
     from finpulse_assets.evaluation.report import headline, write_report
     from finpulse_assets.features.training_set import join_features
@@ -65,21 +69,36 @@ def main(argv=None) -> int:
     sentiment = pd.concat([fill_missing_days(per_day[per_day["ticker"] == t], [t], days[prices["ticker"] == t])
                            for t in sorted(prices["ticker"].unique())], ignore_index=True)
     training_set, _ = join_features(prices, sentiment)
-    config = EvaluationConfig(variants=[v.strip() for v in args.variants.split(",") if v.strip()],
+    wf_variants = [v.strip() for v in args.wf_variants.split(",") if v.strip()]
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    config = EvaluationConfig(variants=list(dict.fromkeys(variants + wf_variants)),
                               n_trials=args.n_trials, seeds=args.seeds, report_dir=args.report_dir,
-                              dataset=storage.name + " (data stage only)")
+                              dataset=storage.name + " (data stage only)", walk_forward=bool(wf_variants),
+                              wf_variants=wf_variants, wf_n_trials=args.wf_n_trials,
+                              wf_step_months=args.wf_step_months)
     settings = _settings(config)
     frames, skipped = variant_frames(config, settings, training_set, vader, tweets, pd.DataFrame())
     results = evaluate_variants(frames, settings)
+    print(f"StockNet split evaluated in {time.perf_counter() - started:.0f} s", flush=True)
+    walk = None
+    if wf_variants:
+        from finpulse_assets.evaluation.walk_forward import interval_widths, walk_forward
+
+        walk = walk_forward({v: frames[v] for v in wf_variants}, _walk_forward_settings(config, settings),
+                            progress=lambda f: print(f"walk-forward fold {f['fold']} {f['test_start']}: "
+                                                     f"{f['test_samples']} samples, {f['seconds']} s", flush=True))
+        walk["interval_widths"] = {"walk_forward": interval_widths(walk), "stocknet_split": interval_widths(results)}
     seconds = time.perf_counter() - started
     report = {"dataset": config.dataset, "tickers": sorted(training_set["ticker"].unique()), "test": headline(results),
               "protocol": settings.protocol.as_dict(), "majority_label": results["majority_label"],
               "splits": results["splits"], "test_samples_scored": results["test_samples_scored"],
               "variants_test": results["test"], "ablations": results["ablations"], "bootstrap": results["bootstrap"],
               "variants_left_out": skipped, "dev": results["dev"], "seconds": results["seconds"],
+              "walk_forward": walk,
               "runtime": {"evaluation_seconds": round(seconds, 1), "cpu_count": os.cpu_count(),
                           "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()],
-                          "n_trials": args.n_trials, "seeds": args.seeds}}
+                          "n_trials": args.n_trials, "seeds": args.seeds, "wf_n_trials": args.wf_n_trials,
+                          "wf_step_months": args.wf_step_months}}
     json_path, md_path = write_report(report, Path(args.report_dir))
     print(md_path.read_text())
     print(json.dumps(report["runtime"]))
