@@ -105,9 +105,9 @@ def _end(start: str, years: float) -> str:
 
 def _event_entries(dates: list[str], ticker: str) -> list:
     from dagster import AssetMaterialization
-    from dagster._core.events import DagsterEvent, DagsterEventType, StepMaterializationData
-    from dagster._core.events.log import EventLogEntry
-    from dagster._core.instance.utils import RUNLESS_JOB_NAME, RUNLESS_RUN_ID
+    from dagster import DagsterEvent, DagsterEventType, EventLogEntry
+
+    from finpulse_assets.dagster_private import RUNLESS_JOB_NAME, RUNLESS_RUN_ID, StepMaterializationData
 
     # Dagster builds runless events like this (instance.report_runless_asset_event) but writes them one at a
     # time; the event log storage's store_event_batch is the bulk path batched runs take.
