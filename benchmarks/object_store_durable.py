@@ -21,7 +21,7 @@ from benchmarks.s3_storage import time_table, year_frames
 from finpulse_assets.deploy.local_topology import S3_PACKAGE_DIR, S3RVER_CREDENTIALS, _http_ok, install_s3rver
 from finpulse_assets.deploy.local_net import free_port
 from finpulse_assets.storage.ticker_day_table import TickerDayTable
-from finpulse_assets_tests.s3_server import create_bucket, s3_server
+from finpulse_assets.deploy.moto_s3 import create_bucket, s3_server
 
 BUCKET = "finpulse-bench"
 

@@ -130,7 +130,7 @@ def _prepare_instance(spec: dict, home: Path, stack) -> None:
         spec["pg_url"] = _embedded_server(home.parent / "pgdata", stack, spec)
     if spec["instance"] in ("postgres", "embedded"):
         os.environ["FINPULSE_TEST_PG_URL"] = spec["pg_url"]  # read when postgres_support is imported
-        from finpulse_assets_tests.postgres_support import temporary_database
+        from finpulse_assets.storage.postgres_admin import temporary_database
 
         url = stack.enter_context(temporary_database("bench"))
         os.environ["FINPULSE_PG_URL"] = url
@@ -207,7 +207,7 @@ def _graph(spec: dict, instance, tmp: Path) -> tuple[float, int]:
     settings = _settings(spec, tmp / "storage")
     base_model = spec["base_model"]
     if base_model == "tiny":
-        from finpulse_assets_tests.test_finbert_support import build_tiny_model
+        from finpulse_assets.models.finbert.tiny import build_tiny_model
 
         base_model = str(build_tiny_model(tmp / "tiny"))
     run_config = {"finbert_model": {"base_model": base_model, "epochs": 1, "max_train_tweets": 400,

@@ -28,7 +28,7 @@ import pandas as pd
 
 from finpulse_assets.partitions import TickerDay
 from finpulse_assets.storage.ticker_day_table import TickerDayTable
-from finpulse_assets_tests.s3_server import create_bucket, s3_server
+from finpulse_assets.deploy.moto_s3 import create_bucket, s3_server
 
 BUCKET = "finpulse-bench"
 

@@ -89,7 +89,7 @@ async def load(url: str, bodies: list[bytes], clients: int, seconds: float, warm
 
 
 def predict_bodies(tickers: list[str], days: int, n: int = 64) -> list[bytes]:
-    from finpulse_assets_tests.serving_support import history
+    from finpulse_assets.models.tiny_exports import history
 
     bodies = []
     for k in range(n):
@@ -102,7 +102,7 @@ def predict_bodies(tickers: list[str], days: int, n: int = 64) -> list[bytes]:
 def tiny_bento(home: Path) -> tuple[str, list[str], int]:
     """A bento of the tiny test models (seconds to build), for machines without the demo storage."""
     from finpulse_assets.deploy.bento_packaging import build_bento, save_serving_models
-    from finpulse_assets_tests.serving_support import TICKERS, WINDOW, tiny_finbert_onnx, tiny_lstm_onnx
+    from finpulse_assets.models.tiny_exports import TICKERS, WINDOW, tiny_finbert_onnx, tiny_lstm_onnx
 
     save_serving_models(tiny_lstm_onnx(home), tiny_finbert_onnx(home), TICKERS)
     return str(build_bento().tag), list(TICKERS), WINDOW

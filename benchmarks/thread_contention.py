@@ -45,7 +45,7 @@ def child(config: str, tweets: int) -> None:
 
     from finpulse_assets.models.finbert.base_model import offline_default_dir
     from finpulse_assets.models.finbert.train import FinetuneParams, finetune
-    from finpulse_assets_tests.test_finbert_support import labelled_frame
+    from finpulse_assets.models.finbert.tiny import labelled_frame
 
     frame = labelled_frame(n_days=20, per_day=max(1, tweets * 5 // 4 // 20), seed=1)
     frame["text"] = frame["text"] + " " + frame.index.astype(str)  # distinct texts: dedupe keeps them all

@@ -98,7 +98,7 @@ def _through_asset(tweets_dir: Path, tickers: list[str], instance_kind: str) -> 
         home.mkdir()
         os.environ["DAGSTER_HOME"] = str(home)
         if instance_kind == "postgres":
-            from finpulse_assets_tests.postgres_support import postgres_home, temporary_database
+            from finpulse_assets.storage.postgres_admin import postgres_home, temporary_database
 
             os.environ["FINPULSE_PG_URL"] = stack.enter_context(temporary_database("vader_bench"))
             os.environ["DAGSTER_EVENT_BATCH_SIZE"] = "1000"

@@ -1,52 +1,20 @@
-"""A throwaway Postgres database per test session and Dagster instances on it (no tests here).
+"""Pytest side of the throwaway Postgres databases (`finpulse_assets.storage.postgres_admin`).
 
-The server is FINPULSE_TEST_PG_URL (default: the development machine's, postgres@127.0.0.1:5432, trust
-auth). Each session creates `finpulse_<purpose>_<uuid8>` and drops it at the end, so parallel runs
-never collide. No server is a test failure that says how to provide one, never a skip.
+No server is a test failure that says how to provide one, never a skip.
 """
 
 from __future__ import annotations
 
-import os
-import uuid
-from contextlib import contextmanager
-from pathlib import Path
-
 import pytest
-import sqlalchemy
 
-from finpulse_assets.storage.instance import POSTGRES_INSTANCE_YAML, with_database
-
-ADMIN_URL = os.environ.get("FINPULSE_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
+from finpulse_assets.storage import postgres_admin
+from finpulse_assets.storage.postgres_admin import ADMIN_URL, postgres_home  # noqa: F401 (re-exported for the tests)
 
 
-def _admin_engine():
-    return sqlalchemy.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT", poolclass=sqlalchemy.pool.NullPool)
-
-
-@contextmanager
 def temporary_database(purpose: str):
-    """Creates finpulse_<purpose>_<uuid8> and yields its URL; drops it afterwards (with any sessions left)."""
-    name = f"finpulse_{purpose}_{uuid.uuid4().hex[:8]}"
-    engine = _admin_engine()
+    """finpulse_<purpose>_<uuid8> for the length of a `with` block (postgres_admin.temporary_database)."""
     try:
-        with engine.connect() as conn:
-            conn.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
-    except sqlalchemy.exc.OperationalError as error:
-        pytest.fail(f"these tests need a PostgreSQL server and none answers at {ADMIN_URL} "
-                    f"({str(error.orig).strip().splitlines()[0]}). Start one (Debian: `pg_ctlcluster 15 main start`; "
-                    f"any host: `docker run -p 5432:5432 -e POSTGRES_HOST_AUTH_METHOD=trust postgres:15`) or point "
-                    f"FINPULSE_TEST_PG_URL at a server where the user may create databases.", pytrace=False)
-    try:
-        yield with_database(ADMIN_URL, name)
-    finally:
-        with engine.connect() as conn:
-            conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        engine.dispose()
-
-
-def postgres_home(directory: Path) -> Path:
-    """A DAGSTER_HOME whose dagster.yaml is the deployment's Postgres one (reads FINPULSE_PG_URL)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "dagster.yaml").write_text(POSTGRES_INSTANCE_YAML.read_text())
-    return directory
+        postgres_admin.check_server()
+    except postgres_admin.PostgresUnavailable as error:
+        pytest.fail(str(error), pytrace=False)
+    return postgres_admin.temporary_database(purpose)

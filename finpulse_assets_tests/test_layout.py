@@ -103,3 +103,9 @@ def test_private_dagster_apis_only_through_dagster_private():
                 offenders.append(f"{path.relative_to(ROOT)}: {private}")
     assert not offenders, "import these through finpulse_assets.dagster_private:\n" + "\n".join(offenders)
 
+
+
+def test_benchmarks_use_public_helpers_not_the_test_suite():
+    offenders = [f"{p.relative_to(ROOT)}" for p in (ROOT / "benchmarks").rglob("*.py")
+                 if any(n.startswith("finpulse_assets_tests") for n in _imports(p))]
+    assert not offenders, f"benchmarks importing test helpers: {offenders}"
