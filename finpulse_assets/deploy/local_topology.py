@@ -67,6 +67,7 @@ PORT_ENV = {name: f"FINPULSE_DEPLOY_{name.upper()}_PORT" for name in DEFAULT_POR
 # Stop order: nothing launches runs once the daemon is gone; the code server (and its runs) last.
 STOP_ORDER = ["daemon", "webserver", "code_server", "s3"]
 STOP_GRACE_SECONDS = 15.0
+DAEMON_UNHEALTHY_AFTER = 300.0
 
 
 class TopologyError(RuntimeError):
@@ -151,8 +152,11 @@ class Topology:
 
     def supervised(self, name: str) -> list[str]:
         """The command that starts `name`: its command under the restart loop."""
+        # A daemon busy with a long iteration can miss a heartbeat on a loaded machine: shown unhealthy at
+        # once, restarted only when it stays silent for minutes (a restart mid-backfill is survivable, not free).
+        patience = ["--unhealthy-after", str(DAEMON_UNHEALTHY_AFTER)] if name == "daemon" else []
         return [self.python, "-m", "finpulse_assets.deploy.supervise", "--name", name,
-                "--status", str(self._health_file(name)), "--probe", self.probe_of(name), "--",
+                "--status", str(self._health_file(name)), "--probe", self.probe_of(name), *patience, "--",
                 *self.commands()[name]]
 
     def commands(self) -> dict[str, list[str]]:
