@@ -38,8 +38,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
 from benchmarks.serving_load import (  # noqa: E402
-    TWEETS, bento_models, free_port, predict_bodies, start_server, stop_server, tiny_bento)
-from finpulse_assets.deploy.local_net import wait_for_http  # noqa: E402
+    TWEETS, bento_models, free_port, predict_bodies, start_server, stop_server, tiny_bento, wait_for_http)
 
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
@@ -156,7 +155,8 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", type=int, default=os.cpu_count())
     parser.add_argument("--variants", default="on,off",
                         help="bento variants: on, off (batching), or any FINPULSE_SERVE_BATCHING value, e.g. "
-                             "predict; `/N` sets the latency budget to N ms, e.g. on/200")
+                             "predict; `/N` sets the latency budget to N ms, e.g. on/200; `:NAME=VALUE` adds to "
+                             "that server's environment, e.g. on:FINPULSE_SERVE_ACCESS_LOG=0")
     parser.add_argument("--endpoints", default="predict,sentiment")
     parser.add_argument("--texts-per-request", type=int, default=8)
     parser.add_argument("--env", action="append", default=[], help="extra NAME=VALUE for the bento server")
@@ -187,11 +187,12 @@ def main(argv=None) -> int:
             ports["trivial"] = free_port()
             servers["trivial"] = start_trivial(ports["trivial"], args.workers)
             for variant in variants:
-                batching, _, latency = variant.partition("/")
+                variant_env = dict(e.split("=", 1) for e in variant.split(":")[1:])
+                batching, _, latency = variant.split(":")[0].partition("/")
                 env = os.environ | {"FINPULSE_SERVE_BATCHING": {"on": "1", "off": "0"}.get(batching, batching),
                                     **({"FINPULSE_SERVE_MAX_LATENCY_MS": latency} if latency else {}),
                                     "FINPULSE_SERVE_WORKERS": str(args.workers), "BENTOML_DO_NOT_TRACK": "True",
-                                    **dict(e.split("=", 1) for e in args.env)}
+                                    **dict(e.split("=", 1) for e in args.env), **variant_env}
                 ports[variant] = free_port()
                 servers[variant] = start_server(bento, ports[variant], env)
                 memory[variant] = {"fresh_mib": worker_rss_mib(servers[variant])}

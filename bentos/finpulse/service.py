@@ -20,6 +20,8 @@ Environment (read at server start):
   FINPULSE_SERVE_WORKERS              server worker processes (default cpu_count)
   FINPULSE_SERVE_ORT_THREADS          ONNX Runtime intra-op threads per session (default 1)
   FINPULSE_SERVE_MAX_BODY_BYTES       largest request body (default 2 MiB), 413 beyond
+  FINPULSE_SERVE_ACCESS_LOG           1 (default): BentoML's access log line per request; 0: none (a sixth of a
+                                      worker's time under load, see docs/serving.md)
   FINPULSE_SERVE_LOG_FORMAT           json (default): the service's log lines are JSON in workers; text: BentoML's
   FINPULSE_API_TOKEN                  require `Authorization: Bearer <token>` (probes exempt)
   FINPULSE_SERVE_MAX_*                request size limits, see finpulse_assets/serving/schema.py
@@ -71,6 +73,7 @@ _workers = os.environ.get("FINPULSE_SERVE_WORKERS", "cpu_count").strip()
 WORKERS = _workers if _workers == "cpu_count" else int(_workers)
 ORT_THREADS = int(os.environ.get("FINPULSE_SERVE_ORT_THREADS", "1"))
 RETRY_AFTER_S = max(1, round(MAX_LATENCY_MS / 1000))
+ACCESS_LOG = os.environ.get("FINPULSE_SERVE_ACCESS_LOG", "1").strip() != "0"
 
 install_log_filter()
 separate_multiproc_dir()
@@ -107,7 +110,8 @@ IMAGE = bentoml.images.Image(base_image=os.environ.get("FINPULSE_BASE_IMAGE") or
                              distro="finpulse-base")
 
 
-@bentoml.service(name="finpulse", image=IMAGE, workers=WORKERS, traffic={"timeout": TIMEOUT_S + 5})
+@bentoml.service(name="finpulse", image=IMAGE, workers=WORKERS, traffic={"timeout": TIMEOUT_S + 5},
+                 logging={"access": {"enabled": ACCESS_LOG}})
 class FinPulse:
     # "latest" is resolved when the bento is built: the bento ships exactly the versions the `bento` asset saved.
     forecaster_model = bentoml.models.BentoModel(f"{FORECASTER_MODEL}:latest")

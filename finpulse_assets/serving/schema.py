@@ -64,7 +64,8 @@ MAX_REQUEST_TEXT_CHARS = _env_int("FINPULSE_SERVE_MAX_REQUEST_TEXT_CHARS", 64_00
 # in float32, whatever the sequence: the largest ratio of two prices is 1e15.
 MIN_PRICE, MAX_PRICE, MAX_VOLUME = 1e-6, 1e9, 1e15
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TEXT_CHARS)]
+# The pattern says in the schema what stripping then min_length=1 means: at least one non-whitespace character.
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TEXT_CHARS, pattern=r"\S")]
 Price = Annotated[float, Field(strict=True, ge=MIN_PRICE, le=MAX_PRICE, allow_inf_nan=False)]
 ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
