@@ -28,6 +28,7 @@ from datetime import timedelta
 
 import pandas as pd
 from dagster import DagsterInstance
+from sqlalchemy.exc import DBAPIError
 
 from finpulse_assets.assets.run_inputs import input_failure, input_problems
 from finpulse_assets.definitions import (
@@ -254,6 +255,13 @@ def exit_code(summary: dict) -> int:
     return EXIT_STORED_WITH_FAILED_CHECKS if summary["failed_checks"] else EXIT_OK
 
 
+def database_lost(exc: DBAPIError) -> str:
+    cause = str(exc.orig or exc).strip().splitlines()[0] if str(exc.orig or exc).strip() else type(exc).__name__
+    return (f"FAILED: lost the connection to the Dagster instance's database ({cause}). What the finished "
+            "steps committed stays; the unfinished runs are marked failed at the next start. Check the "
+            "database, then run the same command again.")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="finpulse")
     parser.add_argument("command", choices=["materialize"])
@@ -265,10 +273,14 @@ def main(argv=None) -> int:
     if unknown:
         parser.error(f"unknown jobs {unknown}; expected some of {JOB_ORDER}")
     settings = Settings.from_env()
-    with DagsterInstance.get() as instance:
-        for run_id in mark_dead_cli_runs(instance):
-            print(f"run {run_id} of an earlier CLI process that is gone: marked failed", file=sys.stderr)
-        summary = materialize(settings, instance, jobs, workers=default_workers())
+    try:
+        with DagsterInstance.get() as instance:
+            for run_id in mark_dead_cli_runs(instance):
+                print(f"run {run_id} of an earlier CLI process that is gone: marked failed", file=sys.stderr)
+            summary = materialize(settings, instance, jobs, workers=default_workers())
+    except DBAPIError as exc:  # Dagster's Postgres storage has retried; one line instead of SQLAlchemy's traceback
+        print(database_lost(exc), file=sys.stderr)
+        return EXIT_FAILED
     print_summary(summary, settings)
     return exit_code(summary)
 
