@@ -1,5 +1,6 @@
 """What a run leaves and says (issue 22): the completeness guard reads the truth from storage, failures say
 why, exit codes tell stored-with-warnings from failed, and the CLI marks its own dead runs failed."""
+# ruff: noqa: F811 (the `project` fixture is imported from test_fault_matrix and named by the tests)
 
 import os
 import signal
@@ -7,9 +8,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from datetime import date
 
-import pytest
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
 from finpulse_assets.cli import EXIT_FAILED, EXIT_OK, EXIT_STORED_WITH_FAILED_CHECKS, exit_code
