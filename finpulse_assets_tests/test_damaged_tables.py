@@ -1,5 +1,6 @@
 """A damaged Delta table (issue 22): the run fails naming the table, the last good version and the command
 that repairs it; the repair returns the table to that version and a rerun stores the lost partitions again."""
+# ruff: noqa: F811 (the `project` fixture is imported from test_fault_matrix and named by the tests)
 
 import glob
 import os

@@ -190,13 +190,12 @@ def test_a_copied_storage_folder_loads_its_own_model_paths(tmp_path):
     io = PartitionedDeltaIOManager(base_dir=str(storage / "assets"))
     assert materialize([lstm_card], resources={"io_manager": io}).success
     stored = json.loads((storage / "assets" / "lstm_card.json").read_text())
-    assert stored["model_dir"] == "@storage/models/lstm/v1" and stored["elsewhere"] == "/opt/models/x"
+    assert stored["model_dir"] == str(model_dir) and stored["_finpulse_storage_root"] == str(storage.resolve())
     copy = tmp_path / "copy" / "storage"
     shutil.copytree(storage, copy)
-    shutil.rmtree(storage)
     defs = Definitions(assets=[lstm_card], resources={"io_manager": PartitionedDeltaIOManager(base_dir=str(copy / "assets"))})
     card = defs.load_asset_value("lstm_card")
     assert card["model_dir"] == str(copy.resolve() / "models" / "lstm" / "v1")
-    assert card["models"]["*"]["dir"] == str(copy.resolve() / "models" / "lstm" / "v1" / "pooled")
+    assert card["models"]["*"]["dir"] == str(model_dir / "pooled")  # the copy has no such folder: left as stored
     assert Path(card["model_dir"], "config.json").exists()
-    assert card["elsewhere"] == "/opt/models/x" and card["note"] == "not a path"
+    assert card["elsewhere"] == "/opt/models/x" and card["note"] == "not a path" and "_finpulse_storage_root" not in card

@@ -1,9 +1,9 @@
 """Nothing misread is stored (issue 22): every input that could be read two ways is read one way or refused,
 and every dropped row is counted by reason. Each case checks the run's outcome and the stored tables
 (sha256 of every stored file, or the stored rows themselves) before and after."""
+# ruff: noqa: F811 (the `project` fixture is imported from test_fault_matrix and named by the tests)
 
 import hashlib
-import os
 from datetime import date
 
 import pandas as pd

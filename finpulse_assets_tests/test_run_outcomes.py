@@ -1,5 +1,6 @@
 """What a run leaves and says (issue 22): the completeness guard reads the truth from storage, failures say
 why, exit codes tell stored-with-warnings from failed, and the CLI marks its own dead runs failed."""
+# ruff: noqa: F811 (the `project` fixture is imported from test_fault_matrix and named by the tests)
 
 import os
 import signal
@@ -7,9 +8,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from datetime import date
 
-import pytest
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
 from finpulse_assets.runs.cli import EXIT_FAILED, EXIT_OK, EXIT_STORED_WITH_FAILED_CHECKS, exit_code
@@ -110,3 +109,23 @@ def test_a_killed_cli_run_is_marked_failed_at_the_next_start(tmp_path):
         assert instance.get_run_by_id(run.run_id).status == DagsterRunStatus.FAILURE
         assert mark_dead_cli_runs(instance) == []
     record("CLI process killed mid-run (no daemon)", "cleaned up")
+
+
+def test_a_lost_instance_database_is_one_line_and_exit_1(monkeypatch, capsys):
+    import psycopg2
+    from sqlalchemy.exc import OperationalError
+
+    from finpulse_assets import cli
+
+    def lost(*args, **kwargs):
+        raise OperationalError("SELECT 1", {}, psycopg2.OperationalError(
+            "server closed the connection unexpectedly\n\tThis probably means the server terminated abnormally"))
+
+    monkeypatch.setattr(cli, "materialize", lost)
+    monkeypatch.setenv("DAGSTER_HOME", str(__import__("tempfile").mkdtemp()))
+    assert cli.main(["materialize", "--jobs", "data_assets_job"]) == EXIT_FAILED
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("FAILED: lost the connection to the Dagster instance's database "
+                              "(server closed the connection unexpectedly). ")
+    assert "Traceback" not in "\n".join(err)
+    record("Postgres connection lost (CLI summary)", "clean error")

@@ -82,7 +82,7 @@ class PartitionedDeltaIOManager(ConfigurableIOManager):
             path = self._file_dir(context.asset_key.to_user_string()).joinpath(*context.asset_key.path)
             target = path.with_suffix(".parquet" if isinstance(obj, pd.DataFrame) else ".json")
             root = self._storage_root(context.asset_key.to_user_string())
-            _write_file_atomically(target, obj if isinstance(obj, pd.DataFrame) else relative_paths(obj, root))
+            _write_file_atomically(target, obj if isinstance(obj, pd.DataFrame) else with_storage_root(obj, root))
             return
         name = context.asset_key.to_user_string()
         expected = set(context.asset_partition_keys)
@@ -118,38 +118,41 @@ class PartitionedDeltaIOManager(ConfigurableIOManager):
         if parquet.exists():
             return pd.read_parquet(parquet)
         if js.exists():
-            return absolute_paths(json.loads(js.read_text()), self._storage_root(context.asset_key.to_user_string()))
+            return paths_in_this_storage(json.loads(js.read_text()), self._storage_root(context.asset_key.to_user_string()))
         raise FileNotFoundError(f"{context.asset_key.to_user_string()} has not been materialized: "
                                 f"neither {parquet} nor {js} exists")
 
 
-# A path inside the storage folder is stored relative to it, so a copied or moved storage folder loads its
-# own model files (not the original folder's); old files with absolute paths load unchanged.
-STORAGE_PREFIX = "@storage/"
+# A JSON asset value (a model card) records the storage folder it was written in. Loaded from another
+# storage folder (a copy, a move), its paths under the old folder point at the same relative path under this
+# one where that exists, so a copied storage folder loads its own model files. The file keeps absolute paths.
+ROOT_KEY = "_finpulse_storage_root"
 
 
-def relative_paths(value, root: Path):
-    """`value` (JSON-like) with every absolute path string under `root` written as STORAGE_PREFIX + relative."""
+def with_storage_root(value, root: Path):
+    return {**value, ROOT_KEY: str(root)} if isinstance(value, dict) else value
+
+
+def paths_in_this_storage(value, root: Path):
+    """`value` as loaded by the IO manager of storage folder `root` (see ROOT_KEY); the key itself removed."""
+    if not isinstance(value, dict) or ROOT_KEY not in value:
+        return value
+    value = dict(value)
+    old = Path(value.pop(ROOT_KEY))
+    return value if old == root else _moved(value, old, root)
+
+
+def _moved(value, old: Path, root: Path):
     if isinstance(value, dict):
-        return {k: relative_paths(v, root) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [relative_paths(v, root) for v in value]
-    if isinstance(value, (str, Path)) and os.path.isabs(str(value)):
-        try:
-            return STORAGE_PREFIX + Path(value).relative_to(root).as_posix()
-        except ValueError:
-            return str(value)
-    return value
-
-
-def absolute_paths(value, root: Path):
-    """The inverse of `relative_paths`, against the storage folder this IO manager reads."""
-    if isinstance(value, dict):
-        return {k: absolute_paths(v, root) for k, v in value.items()}
+        return {k: _moved(v, old, root) for k, v in value.items()}
     if isinstance(value, list):
-        return [absolute_paths(v, root) for v in value]
-    if isinstance(value, str) and value.startswith(STORAGE_PREFIX):
-        return str(root / value[len(STORAGE_PREFIX):])
+        return [_moved(v, old, root) for v in value]
+    if isinstance(value, str) and os.path.isabs(value):
+        try:
+            here = root / Path(value).relative_to(old)
+        except ValueError:
+            return value
+        return str(here) if here.exists() else value
     return value
 
 

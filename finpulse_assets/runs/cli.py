@@ -30,6 +30,7 @@ from datetime import timedelta
 
 import pandas as pd
 from dagster import DagsterInstance
+from sqlalchemy.exc import DBAPIError
 
 from finpulse_assets.assets.run_inputs import input_failure, input_problems
 from finpulse_assets.definitions import (
@@ -281,6 +282,13 @@ def exit_code(summary: dict) -> int:
     return EXIT_STORED_WITH_FAILED_CHECKS if summary["failed_checks"] else EXIT_OK
 
 
+def database_lost(exc: DBAPIError) -> str:
+    cause = str(exc.orig or exc).strip().splitlines()[0] if str(exc.orig or exc).strip() else type(exc).__name__
+    return (f"FAILED: lost the connection to the Dagster instance's database ({cause}). What the finished "
+            "steps committed stays; the unfinished runs are marked failed at the next start. Check the "
+            "database, then run the same command again.")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="finpulse")
     parser.add_argument("command", choices=["materialize"])
@@ -302,6 +310,9 @@ def main(argv=None) -> int:
             summary = materialize(settings, instance, jobs, workers=default_workers())
     except KeyboardInterrupt as stop:
         return stopped_status(stop)
+    except DBAPIError as exc:  # Dagster's Postgres storage has retried; one line instead of SQLAlchemy's traceback
+        print(database_lost(exc), file=sys.stderr)
+        return EXIT_FAILED
     print_summary(summary, settings)
     return exit_code(summary)
 
