@@ -116,8 +116,10 @@ def walk_forward_section(walk: dict | None) -> list[str]:
              f"{s['test_end']}, each fold trained on {s['train_start']}..its dev window ({s['dev_months']} months "
              f"before its test window), hyper-parameters chosen on that dev window ({s['n_trials']} Optuna trials per "
              f"variant, {s['seeds']} seed(s) per head, layouts {', '.join(s['layouts'])}), refitted on train + dev, "
-             f"its test window read once. `{walk['finpulse_variant']}`: each fold's FinBERT variant with the best "
-             f"dev MCC. 95 % intervals: bootstrap over {b.get('n_days', '?')} test days (all tickers of a day "
+             f"its test window read once. "
+             + (f"`{walk['finpulse_variant']}`: each fold's FinBERT variant with the best dev MCC. "
+                if walk["finpulse_variant"] else "No FinBERT variant ran, so no selection rule is scored. ")
+             + f"95 % intervals: bootstrap over {b.get('n_days', '?')} test days (all tickers of a day "
              f"together), {b.get('n_resamples', '?')} resamples.", "",
              pooled_table(walk["test"], walk["finpulse_variant"] or ""), "",
              "### Ablations, walk-forward (paired)", "", ablation_table(walk.get("ablations", [])), ""]
