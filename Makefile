@@ -33,7 +33,7 @@ export FINPULSE_UI_URL ?= http://127.0.0.1:$(UI_PORT)
 export BENTOML_HOME := $(STORAGE)/bentoml
 export BENTOML_DO_NOT_TRACK := True
 
-.PHONY: install instance demo test ui mlflow materialize evaluate benchmark serve benchmark-serving clean benchmark-serving-wrk images dashboard deploy-local deploy-local-stop
+.PHONY: install instance demo test test-fast ui mlflow materialize evaluate benchmark serve benchmark-serving clean benchmark-serving-wrk images dashboard deploy-local deploy-local-stop
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -57,8 +57,15 @@ materialize: instance
 	FINPULSE_DATA=$(DATA) FINPULSE_TICKERS=$(TICKERS) FINPULSE_START=$(START) FINPULSE_END=$(END) \
 		$(BIN)/python -m finpulse_assets.runs.cli materialize
 
+# Every test (what CI runs), then the ten slowest.
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=10
+
+# The inner loop: unit and asset tests; no end-to-end topology, container image or browser test, nothing
+# marked slow (a minute or more each). `make test` still runs all of them.
+test-fast: install
+	$(BIN)/python -m pytest -q --durations=10 -m "not slow" --ignore=finpulse_assets_tests/test_deployment_e2e.py \
+		--ignore=finpulse_assets_tests/test_serving_image.py --ignore=finpulse_assets_tests/test_ui_browser.py
 
 # Also serves storage/reports on 127.0.0.1:$(REPORTS_PORT), where the drift reports' `report` links point.
 # make ui EVALUATION=<dataset>: the instance and graph of `make evaluate DATA=.../<dataset>` instead.

@@ -104,6 +104,11 @@ def test_the_monitoring_stage_writes_drift_reports_with_html_and_numbers(chain):
     assert entry["drift_share"] == pytest.approx(row["drift_share"])
     assert entry["report"].startswith("http://127.0.0.1:3001/drift_report/ticker=AAA/")
     assert Path(row["report_file"]).is_file() and Path(entry["report_file"]) == Path(row["report_file"])
+    # The ticker's drift over time, one click from any of its partitions: a PNG the reports server serves.
+    plot = entry["drift_over_time_plot"]
+    assert plot == "http://127.0.0.1:3001/plots/drift_report/drift_over_time-AAA.png"
+    assert (Path(chain.settings.storage_dir) / "reports" / "plots" / "drift_report" / "drift_over_time-AAA.png").read_bytes() \
+        .startswith(b"\x89PNG")
     assert "drift_share" not in meta[key_for("AAA", date(2024, 4, 6))]  # a Saturday: no report
     assert meta[key_for("AAA", date(2024, 4, 6))]["status"] == closure_reason(date(2024, 4, 6))
 
@@ -125,6 +130,15 @@ def test_prediction_errors_compare_each_forecast_with_the_next_close(chain):
     assert own["rolling_mae"].iloc[-1] == pytest.approx(own["abs_error"].tail(20).mean()) or len(own) < 20
     meta = chain.metadata("prediction_errors")
     assert "errors_over_time" in meta and meta["run_direction_hit_rate"] >= 0
+    # Forecast against actual and errors over time per ticker, linked from each of its partitions.
+    record = next(r for r in chain.instance.fetch_materializations(AssetKey("prediction_errors"), limit=1000).records
+                  if r.partition_key == key_for("AAA", row["target_date"].date()))
+    links = {k: v.value for k, v in record.asset_materialization.metadata.items() if k.endswith("_plot")}
+    assert links == {f"{name}_plot": f"http://127.0.0.1:3001/plots/prediction_errors/{name}-AAA.png"
+                     for name in ("forecast_vs_actual", "errors_over_time")}
+    for name in ("forecast_vs_actual", "errors_over_time"):
+        png = Path(chain.settings.storage_dir) / "reports" / "plots" / "prediction_errors" / f"{name}-AAA.png"
+        assert png.read_bytes().startswith(b"\x89PNG")
 
 
 def test_drift_retrains_then_packaging_waits_for_a_new_pair_of_versions(chain):

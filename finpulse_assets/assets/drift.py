@@ -83,6 +83,12 @@ def build_drift_assets(partitions_def):
             frames[part] = pd.DataFrame([row] if row else [], columns=list(ROW_DTYPES)).astype(ROW_DTYPES)
             reasons[part] = reason
         reported = pd.concat([f for f in frames.values() if len(f)] or [pd.DataFrame()], ignore_index=True)
+        for ticker, own in reported.groupby("ticker") if len(reported) else []:
+            url = reports.write_plot("drift_report", "drift_over_time", ticker, drift_over_time_png(own))
+            for part in frames:
+                if part.ticker == ticker:
+                    context.add_asset_metadata({"drift_over_time_plot": MetadataValue.url(url)},
+                                               partition_key=str(part.key))
         run_metadata = {"drift_over_time": png_markdown(drift_over_time_png(reported), "drift share per ticker")} \
             if len(reported) else {}
         yield from emit(context, frames, DriftReport, empty_reason=lambda p: reasons[p], run_metadata=run_metadata)

@@ -10,7 +10,8 @@ from dagster import (
 
 from finpulse_assets.assets.partitioned import emit, run_partitions, schema_check_spec, split_by_partition
 from finpulse_assets.assets.reporting import png_markdown
-from finpulse_assets.monitoring.plots import errors_over_time_png
+from finpulse_assets.monitoring.plots import errors_over_time_png, forecast_vs_actual_png
+from finpulse_assets.monitoring.report_store import ReportStore
 from finpulse_assets.monitoring.prediction_errors import ROLLING_WINDOW, prediction_errors, summary_numbers
 from finpulse_assets.partitions import TICKER_DAY_BACKFILL_POLICY, day_window_mapping
 from finpulse_assets.assets.schemas import PredictionErrors
@@ -36,7 +37,8 @@ def build_prediction_error_assets(partitions_def):
         group_name="monitoring",
         kinds={"pandas", "parquet"},
     )
-    def prediction_errors_asset(context: AssetExecutionContext, predictions: pd.DataFrame, raw_prices: pd.DataFrame):
+    def prediction_errors_asset(context: AssetExecutionContext, predictions: pd.DataFrame, raw_prices: pd.DataFrame,
+                                reports: ReportStore):
         """Partition d holds the forecast made at the previous trading day's close for d's close, scored
         once d's close exists: absolute and percentage error, whether the direction was right, and the
         MAE over the ticker's last 20 forecasts up to d. Per-partition numbers are metadata (the UI plots
@@ -56,6 +58,14 @@ def build_prediction_error_assets(partitions_def):
                     "direction_hit": bool(row["direction_hit"]),
                     "rolling_mae": MetadataValue.float(float(row["rolling_mae"])),
                 }, partition_key=str(part.key))
+        # Each partition links its ticker's plots (served with the reports): one click from the asset page.
+        for ticker, own in errors.groupby("ticker"):
+            links = {f"{name}_plot": MetadataValue.url(reports.write_plot("prediction_errors", name, ticker, draw(own)))
+                     for name, draw in (("forecast_vs_actual", forecast_vs_actual_png),
+                                        ("errors_over_time", errors_over_time_png))}
+            for part in frames:
+                if part.ticker == ticker:
+                    context.add_asset_metadata(links, partition_key=str(part.key))
         numbers = summary_numbers(errors)
         run_metadata = {"run_mae": MetadataValue.float(numbers["mae"]), "run_mape": MetadataValue.float(numbers["mape"]),
                         "run_direction_hit_rate": MetadataValue.float(numbers["direction_hit_rate"]),

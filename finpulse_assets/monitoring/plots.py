@@ -41,3 +41,9 @@ def drift_over_time_png(reports: pd.DataFrame) -> bytes:
     """Drift share of all model inputs and of the sentiment inputs, one panel per ticker, by day."""
     return per_ticker_png(reports, "date", [("drift_share", ".-", "drift share (all inputs)"),
                                             ("sentiment_drift_share", "x--", "sentiment drift share")], "share")
+
+
+def forecast_vs_actual_png(errors: pd.DataFrame) -> bytes:
+    """The forecast close against the close that came, by target day, one panel per ticker."""
+    return per_ticker_png(errors, "target_date", [("actual_close", "-", "actual close"),
+                                                  ("predicted_close", ".--", "forecast close")], "dollars")

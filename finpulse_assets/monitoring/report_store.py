@@ -36,6 +36,18 @@ class ReportStore(ConfigurableResource):
     def drift_report_path(self, ticker: str, day: date) -> Path:
         return Path(self.base_dir) / "drift_report" / f"ticker={ticker}" / f"{day.isoformat()}.html"
 
+    def plot_path(self, asset: str, name: str, ticker: str) -> Path:
+        return Path(self.base_dir) / "plots" / asset / f"{name}-{ticker}.png"
+
+    def write_plot(self, asset: str, name: str, ticker: str, png: bytes) -> str:
+        """One ticker's plot as a PNG next to the reports (atomically, published like them); its URL: the asset
+        page links it in each partition's metadata, one click from the partition to the picture."""
+        path = self.plot_path(asset, name, ticker)
+        _write_atomically(path, png)
+        if self.remote is not None:
+            self.remote.upload_file(path, self._relative(path))
+        return self.url_for(path)
+
     def url_for(self, path: Path) -> str:
         return f"{self.base_url.rstrip('/')}/{path.relative_to(self.base_dir).as_posix()}"
 
@@ -89,12 +101,15 @@ def snapshot_json_path(html_path: str | Path) -> Path:
     return Path(html_path).with_suffix(".json")
 
 
-def _write_atomically(path: Path, text: str) -> None:
+def _write_atomically(path: Path, content: str | bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     sweep_stale(path)
     tmp = temporary_path(path)
     try:
-        tmp.write_text(text, encoding="utf-8")
+        if isinstance(content, bytes):
+            tmp.write_bytes(content)
+        else:
+            tmp.write_text(content, encoding="utf-8")
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

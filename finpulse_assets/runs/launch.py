@@ -151,7 +151,8 @@ def execute_job(job: JobDefinition, instance: DagsterInstance, run_config: Mappi
     canceling = []  # sys.stderr, set aside once the run is being canceled
 
     def listener(entry) -> None:
-        if not canceling and (stop_requested() or _interrupted_step(entry)):
+        interrupted = _interrupted_step(entry)
+        if not canceling and (interrupted or stop_requested()):
             # Listeners see an event before the console logger (which writes to the sys.stderr of the moment):
             # the interrupt's stack traces, the step's and the run's ERROR lines, say nothing the command's
             # stop message does not; the UI keeps them.
@@ -159,6 +160,11 @@ def execute_job(job: JobDefinition, instance: DagsterInstance, run_config: Mappi
             sys.stderr = open(os.devnull, "w")
             # Before the interrupted step's failure reaches Dagster's cleanup, which reads the status.
             instance.report_run_canceling(run, "Stopped by a signal (Ctrl-C or SIGTERM): canceling the run.")
+            if not interrupted:
+                # Dagster raises a signal only inside user code; a step writing hundreds of partition events
+                # is framework code for seconds. Raised here, after the event is stored, it takes the path of
+                # an interrupted step (Dagster catches KeyboardInterrupt there) and the run ends CANCELED.
+                raise Stopped(stop_requested())
         if on_event is not None:
             on_event(entry)
 
