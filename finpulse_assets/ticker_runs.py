@@ -18,7 +18,13 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
-from finpulse_assets.cpu_share import WORKER_CORES_ENV, configure_process_threads, worker_cores, worker_share
+from finpulse_assets.cpu_share import (
+    THREAD_ENV_VARS,
+    WORKER_CORES_ENV,
+    configure_process_threads,
+    worker_cores,
+    worker_share,
+)
 from finpulse_assets.settings import Settings
 
 
@@ -61,7 +67,9 @@ _worker: dict = {}
 
 def _init_worker(settings: Settings, units, cores: int) -> None:
     # Before anything imports torch or ONNX Runtime: their thread pools take this process's share of the cores.
-    os.environ[WORKER_CORES_ENV] = os.environ["OMP_NUM_THREADS"] = str(cores)
+    # The parent's own sizing (inherited variables) is for all its CPUs, not this worker's share.
+    for name in (WORKER_CORES_ENV, *THREAD_ENV_VARS):
+        os.environ[name] = str(cores)
     configure_process_threads(cores)
     from dagster import DagsterInstance
 
