@@ -367,10 +367,16 @@ def run_config(layout: str, tickers: int, years: float, args) -> dict:
         else:
             result["instance_mb"] = round(sum(p.stat().st_size for p in home.rglob("*") if p.is_file()) / 2**20, 1)
         result["load_average_1min_after"] = round(os.getloadavg()[0], 2)
+    except Exception as error:  # what was measured before the failure stays in the result
+        result["error"] = f"{type(error).__name__}: {str(error)[:300]}"
     finally:
         if webserver is not None:
             webserver.terminate()
-            webserver.wait(30)
+            try:
+                webserver.wait(30)
+            except subprocess.TimeoutExpired:
+                webserver.kill()
+                webserver.wait(30)
         if args.instance == "postgres" and not args.keep:
             _drop_database(args.pg_url, database)
         if not args.keep:
@@ -404,7 +410,7 @@ def _cell(r: dict, key: str) -> str:
              "partition_health_graphql_cold_s": "partition_health_graphql_warm_s",
              "partitions_page_cold_s": "partitions_page_warm_s", "catalog_page_cold_s": "catalog_page_warm_s",
              "load_average_1min_before": "load_average_1min_after"}
-    value = r.get(key, r.get("error", "-") if key == "partitions" else "-")
+    value = r.get(key, "-")
     if key in pairs:
         return f"{value} / {r.get(pairs[key], '-')}"
     return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
@@ -442,7 +448,7 @@ def main() -> None:
     print("| " + " | ".join(title for _, title in COLUMNS) + " |")
     print("|" + "---|" * len(COLUMNS))
     for r in results:
-        print("| " + " | ".join(_cell(r, key) for key, _ in COLUMNS) + " |")
+        print("| " + " | ".join(_cell(r, key) for key, _ in COLUMNS) + " |" + (f" error: {r['error']}" if "error" in r else ""))
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import json, time, tempfile, pathlib, sys
-from finpulse_assets_tests.serving_support import Served, history, WINDOW
+from finpulse_assets.models.tiny_exports import Served, history
 s = Served(pathlib.Path(tempfile.mkdtemp()))
 svc = sys.modules["bentos.finpulse.service"]
 from finpulse_assets.serving.validation import validate_predict

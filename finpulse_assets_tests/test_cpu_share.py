@@ -122,3 +122,28 @@ def test_a_fresh_process_loading_the_definitions_sizes_torch_before_it_loads(tmp
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True,
                          cwd=tmp_path)
     assert out.stdout.split()[-2:] == ["1", "PASSIVE"]
+
+
+def test_a_ticker_run_worker_takes_its_share_over_the_parents_inherited_sizing(monkeypatch):
+    import dagster
+
+    import finpulse_assets.definitions as definitions
+    from finpulse_assets import ticker_runs
+
+    for name in cpu_share.THREAD_ENV_VARS:
+        monkeypatch.setenv(name, "8")  # what the parent's own sizing left in the environment
+    monkeypatch.delenv(THREADS_ENV, raising=False)
+    monkeypatch.setattr(definitions, "build_definitions", lambda settings: "defs")
+    monkeypatch.setattr(dagster.DagsterInstance, "get", staticmethod(lambda: "instance"))
+    monkeypatch.setattr(ticker_runs, "_worker", {})
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        ticker_runs._init_worker(None, "units", 1)
+        assert all(os.environ[name] == "1" for name in cpu_share.THREAD_ENV_VARS + (WORKER_CORES_ENV,))
+        assert process_threads() == 1 and torch.get_num_threads() == 1
+        assert ticker_runs._worker == {"defs": "defs", "instance": "instance", "units": "units"}
+    finally:
+        torch.set_num_threads(before)
+        monkeypatch.delenv(WORKER_CORES_ENV, raising=False)

@@ -26,7 +26,13 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
 from finpulse_assets.runs.failures import failure_message, metadata_value
-from finpulse_assets.runs.cpu_share import WORKER_CORES_ENV, configure_process_threads, worker_cores, worker_share
+from finpulse_assets.runs.cpu_share import (
+    THREAD_ENV_VARS,
+    WORKER_CORES_ENV,
+    configure_process_threads,
+    worker_cores,
+    worker_share,
+)
 from finpulse_assets.settings import Settings
 
 
@@ -72,7 +78,9 @@ def _init_worker(settings: Settings, units, cores: int) -> None:
     # with the run instead of each printing a KeyboardInterrupt traceback.
     os.setpgrp()
     # Before anything imports torch or ONNX Runtime: their thread pools take this process's share of the cores.
-    os.environ[WORKER_CORES_ENV] = os.environ["OMP_NUM_THREADS"] = str(cores)
+    # The parent's own sizing (inherited variables) is for all its CPUs, not this worker's share.
+    for name in (WORKER_CORES_ENV, *THREAD_ENV_VARS):
+        os.environ[name] = str(cores)
     configure_process_threads(cores)
     from dagster import DagsterInstance
 
