@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from finpulse_assets import cpu_share
+from finpulse_assets.runs import cpu_share
 from finpulse_assets.runs.cpu_share import (THREADS_ENV, WORKER_CORES_ENV, cgroup_cpu_quota, configure_process_threads,
                                        parse_cpu_max, process_threads, usable_cpus, worker_cores, worker_share)
 from finpulse_assets.models.lstm.serving import session_options
@@ -128,7 +128,7 @@ def test_a_ticker_run_worker_takes_its_share_over_the_parents_inherited_sizing(m
     import dagster
 
     import finpulse_assets.definitions as definitions
-    from finpulse_assets import ticker_runs
+    from finpulse_assets.runs import ticker_runs
 
     for name in cpu_share.THREAD_ENV_VARS:
         monkeypatch.setenv(name, "8")  # what the parent's own sizing left in the environment

@@ -115,7 +115,7 @@ def test_a_lost_instance_database_is_one_line_and_exit_1(monkeypatch, capsys):
     import psycopg2
     from sqlalchemy.exc import OperationalError
 
-    from finpulse_assets import cli
+    from finpulse_assets.runs import cli
 
     def lost(*args, **kwargs):
         raise OperationalError("SELECT 1", {}, psycopg2.OperationalError(
