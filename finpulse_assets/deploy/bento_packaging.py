@@ -52,6 +52,7 @@ SERVING_SOURCES = [
     "finpulse_assets/models/finbert/scoring.py",
     "finpulse_assets/models/lstm/__init__.py",
     "finpulse_assets/models/lstm/dataset.py",
+    "finpulse_assets/models/lstm/direction.py",
     "finpulse_assets/models/lstm/forecast.py",
     "finpulse_assets/models/lstm/serving.py",
     "finpulse_assets/serving/*.py",

@@ -16,7 +16,6 @@ from math import erf, pi, sqrt
 import numpy as np
 
 from finpulse_assets.models.lstm.dataset import Windows
-from finpulse_assets.models.lstm.model import TrainedLSTM, predict
 
 POOLED_KEY = "*"
 METHOD = "normal: Phi(predicted log return / validation RMSE of the log return)"
@@ -37,8 +36,12 @@ def parity_bound(log_return_max_abs_diff: float, scales: dict[str, float]) -> fl
     return float(log_return_max_abs_diff / (min(scales.values()) * sqrt(2.0 * pi)))
 
 
-def validation_scales(models: dict[str, TrainedLSTM], val: Windows) -> dict[str, float]:
-    """{POOLED_KEY or ticker: RMSE of that model's log-return forecasts on its validation windows}."""
+def validation_scales(models: dict, val: Windows) -> dict[str, float]:
+    """{POOLED_KEY or ticker: RMSE of that model's (a TrainedLSTM's) log-return forecasts on its validation
+    windows}."""
+    # Imported here: serving imports this module for probability_up and must not load torch.
+    from finpulse_assets.models.lstm.model import predict
+
     out = {}
     for key, model in models.items():
         windows = val if key == POOLED_KEY else val.for_ticker(key)
