@@ -80,7 +80,7 @@ def test_the_cli_exits_3_when_everything_is_stored_but_a_warning_check_failed(tm
 KILLED_CLI_RUN = textwrap.dedent("""
     import time
     from dagster import DagsterInstance, asset, materialize
-    from finpulse_assets.operations.dead_runs import process_tags
+    from finpulse_assets.runs.dead_runs import process_tags
     @asset
     def slow():
         time.sleep(120)
@@ -90,7 +90,7 @@ KILLED_CLI_RUN = textwrap.dedent("""
 
 
 def test_a_killed_cli_run_is_marked_failed_at_the_next_start(tmp_path):
-    from finpulse_assets.operations.dead_runs import mark_dead_cli_runs
+    from finpulse_assets.runs.dead_runs import mark_dead_cli_runs
 
     home = tmp_path / "home"
     home.mkdir()

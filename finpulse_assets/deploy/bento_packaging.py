@@ -36,6 +36,7 @@ SERVING_SOURCES = [
     "finpulse_assets/__init__.py",
     "finpulse_assets/runs/__init__.py",
     "finpulse_assets/runs/cpu_share.py",
+    "finpulse_assets/runs/processes.py",
     "finpulse_assets/features/market_calendar.py",
     "finpulse_assets/features/__init__.py",
     "finpulse_assets/features/grouped.py",

@@ -41,7 +41,7 @@ from finpulse_assets.definitions import (
     RUN_ORDER,
     build_definitions,
 )
-from finpulse_assets.operations.dead_runs import mark_dead_cli_runs, process_tags
+from finpulse_assets.runs.dead_runs import mark_dead_cli_runs, process_tags
 from finpulse_assets.partitions import TICKER_RUN_TAG, range_tags, ticker_partitions
 from finpulse_assets.runs.progress import Progress
 from finpulse_assets.runs.launch import Stopped, execute_job, exit_process, stop_on_signals, stop_requested

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from finpulse_assets.runs.processes import pid_alive
 from finpulse_assets.serving.batching import BatchObserver
 
 ROUTES = ("/predict", "/sentiment")
@@ -73,21 +74,12 @@ def separate_multiproc_dir(home: str | None = None) -> Path | None:
     root = Path(home or BentoMLContainer.bentoml_home.get()) / "prometheus_multiproc_dir"
     if root.is_dir():
         for child in root.iterdir():
-            if child.is_dir() and child.name.startswith("server-") and not _alive(child.name.removeprefix("server-")):
+            pid = child.name.removeprefix("server-")
+            if child.is_dir() and child.name.startswith("server-") and not (pid.isdigit() and pid_alive(int(pid))):
                 shutil.rmtree(child, ignore_errors=True)
     mine = root / f"server-{os.getpid()}"
     BentoMLContainer.prometheus_multiproc_dir.set(str(mine))
     return mine
-
-
-def _alive(pid: str) -> bool:
-    try:
-        os.kill(int(pid), 0)
-    except (ValueError, ProcessLookupError):
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 SERVED_PATHS = frozenset({*ROUTES, "/docs.json", "/", "/livez", "/readyz", "/healthz", "/metrics"})

@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from finpulse_assets.runs.processes import pid_alive
+
 STALE_AFTER_SECONDS = 3600
 _PID = re.compile(r"\.(\d+)-[0-9a-f]+\.(tmp|old)$")
 
@@ -27,20 +29,10 @@ def temporary_path(final: Path, suffix: str = "tmp") -> Path:
     return final.with_name(f".{final.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.{suffix}")
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
-
-
 def is_stale(path: Path, now: float | None = None) -> bool:
     match = _PID.search(path.name)
     if match and int(match.group(1)) != os.getpid():
-        return not _alive(int(match.group(1)))
+        return not pid_alive(int(match.group(1)))
     if match:  # this process: a write in progress here, or left by an earlier failed step that cleaned up
         return False
     try:

@@ -13,6 +13,8 @@ import socket
 
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
+from finpulse_assets.runs.processes import pid_alive
+
 LAUNCHED_BY_TAG, PID_TAG, HOST_TAG = "finpulse/launched_by", "finpulse/cli_pid", "finpulse/cli_host"
 UNFINISHED = [DagsterRunStatus.STARTED, DagsterRunStatus.STARTING, DagsterRunStatus.NOT_STARTED]
 
@@ -22,23 +24,13 @@ def process_tags() -> dict[str, str]:
     return {LAUNCHED_BY_TAG: "cli", PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
 
 
-def is_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process: alive
-        return True
-    return True
-
-
 def mark_dead_cli_runs(instance: DagsterInstance) -> list[str]:
     """Mark FAILURE every unfinished CLI run of this host whose process is gone; returns their run ids."""
     host = socket.gethostname()
     marked = []
     for run in instance.get_runs(RunsFilter(statuses=UNFINISHED, tags={LAUNCHED_BY_TAG: "cli", HOST_TAG: host})):
         pid = run.tags.get(PID_TAG, "")
-        if not pid.isdigit() or int(pid) == os.getpid() or is_alive(int(pid)):
+        if not pid.isdigit() or int(pid) == os.getpid() or pid_alive(int(pid)):
             continue
         instance.report_run_failed(run, f"the CLI process {pid} that ran this run on {host} is gone (killed, or it "
                                         "lost its database connection); marked failed by the next CLI start. What "
