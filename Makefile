@@ -33,7 +33,7 @@ export FINPULSE_UI_URL ?= http://127.0.0.1:$(UI_PORT)
 export BENTOML_HOME := $(STORAGE)/bentoml
 export BENTOML_DO_NOT_TRACK := True
 
-.PHONY: install instance demo test test-fast ui mlflow materialize evaluate benchmark serve benchmark-serving clean benchmark-serving-wrk images dashboard deploy-local deploy-local-stop
+.PHONY: install instance project-env demo test test-fast ui mlflow materialize evaluate benchmark serve benchmark-serving clean benchmark-serving-wrk images dashboard deploy-local deploy-local-stop
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,8 +46,21 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml requirements.lock
 install: $(VENV)/.installed
 
 # Writes $(DAGSTER_HOME)/dagster.yaml for SQLite or Postgres and creates missing Postgres databases.
-instance: install
+instance: install project-env
 	$(BIN)/python -m finpulse_assets.storage.instance prepare
+
+# .env, which Dagster's CLI (dagster dev, dagster-daemon) reads in the folder it starts in, before it picks an
+# instance: plain `dagster dev` here then gets the project's instance (not a temporary .tmp_dagster_home_*) and
+# the environment `make ui` exports. Each value yields to one already set (${VAR:-...}): make ui's, a test's and
+# a deployment's own DAGSTER_HOME win. Written with this checkout's absolute path (DAGSTER_HOME must be one).
+ENV_FILE ?= .env
+project-env:
+	@printf '%s\n' '# Written by `make instance`; values already set in the environment win.' \
+		'DAGSTER_HOME=$${DAGSTER_HOME:-$(DAGSTER_HOME)}' \
+		'HF_HUB_OFFLINE=$${HF_HUB_OFFLINE:-1}' 'TRANSFORMERS_OFFLINE=$${TRANSFORMERS_OFFLINE:-1}' \
+		'MLFLOW_DISABLE_TELEMETRY=$${MLFLOW_DISABLE_TELEMETRY:-true}' 'BENTOML_DO_NOT_TRACK=$${BENTOML_DO_NOT_TRACK:-True}' \
+		'DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS=$${DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS:-1}' \
+		> $(ENV_FILE)
 
 demo: instance
 	$(BIN)/python -m finpulse_assets.runs.cli materialize
@@ -69,15 +82,11 @@ test-fast: install
 
 # Also serves storage/reports on 127.0.0.1:$(REPORTS_PORT), where the drift reports' `report` links point.
 # make ui EVALUATION=<dataset>: the instance and graph of `make evaluate DATA=.../<dataset>` instead.
-# dagster dev reads .env from here (plain `dagster dev` gets the same instance and environment): its
-# DAGSTER_HOME is $${PWD}/$${FINPULSE_HOME_DIR}, so the instance chosen here is passed as that relative path.
 ui: instance
 	$(if $(EVALUATION),set -a; . $(CURDIR)/storage/evaluation/$(EVALUATION)/ui.env; set +a;) \
 	reports=$${FINPULSE_STORAGE_DIR:-$(STORAGE)}/reports; mkdir -p $$reports; \
 	$(BIN)/python -m http.server $(REPORTS_PORT) -b 127.0.0.1 -d $$reports >/dev/null 2>&1 & \
-	trap "kill $$!" EXIT INT TERM; \
-	PWD=$(CURDIR) FINPULSE_HOME_DIR=$$($(BIN)/python -c 'import os; print(os.path.relpath(os.environ["DAGSTER_HOME"]))') \
-		$(BIN)/dagster dev -h 127.0.0.1 -p $(UI_PORT)
+	trap "kill $$!" EXIT INT TERM; $(BIN)/dagster dev -h 127.0.0.1 -p $(UI_PORT)
 
 # The MLflow UI on the store the model assets log to (runs, metrics, plots, ONNX files, registry).
 mlflow: install

@@ -193,31 +193,34 @@ def test_a_stop_signal_ends_the_command_within_5_s_with_its_runs_canceled(tmp_pa
             os.killpg(proc.pid, signal.SIGKILL)
 
 
-@pytest.mark.parametrize("home_dir", [None, ".dagster_home_postgres"])
-def test_plain_dagster_dev_uses_the_project_instance_and_environment_of_make_ui(tmp_path, home_dir):
-    """`dagster dev` in the project folder reads its .env (as Dagster's CLI does: the instance is chosen after the
-    file is loaded): the project's DAGSTER_HOME, or the one `make ui` passes, never a temporary home."""
-    (tmp_path / ".env").write_text((ROOT / ".env").read_text())
-    home = tmp_path / (home_dir or ".dagster_home")
-    home.mkdir()
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    env = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME", "HF_HUB_OFFLINE", "FINPULSE_HOME_DIR")}
-    env["PWD"] = str(tmp_path)
-    if home_dir:
-        env["FINPULSE_HOME_DIR"] = home_dir
+@pytest.mark.parametrize("preset", [False, True], ids=["plain-dagster-dev", "home-already-set"])
+def test_plain_dagster_dev_uses_the_project_instance_and_environment_of_make_ui(tmp_path, preset):
+    """The .env `make instance` writes: `dagster dev` in the project folder reads it before it picks an instance
+    (dagster/_cli/utils.py), so it gets the project's DAGSTER_HOME, never a temporary home; a DAGSTER_HOME
+    already set (make ui EVALUATION=..., a test, a deployment started in this folder) is kept."""
+    home, other = tmp_path / "project_home", tmp_path / "other_home"
+    for folder in (home, other):
+        folder.mkdir()
+        (folder / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME", "HF_HUB_OFFLINE")}
+    made = subprocess.run(["make", "-s", "project-env", f"ENV_FILE={tmp_path / '.env'}", f"DAGSTER_HOME={home}"],
+                          cwd=ROOT, env=env, capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    if preset:
+        env["DAGSTER_HOME"] = str(other)
     # What `dagster dev` runs to pick its instance (dagster/_cli/dev.py).
     code = ("import os\nfrom dagster._cli.utils import get_possibly_temporary_instance_for_cli\n"
             "with get_possibly_temporary_instance_for_cli('dagster dev') as instance:\n"
             "    print(instance.root_directory, os.environ.get('HF_HUB_OFFLINE'))")
     done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.split() == [str(home), "1"]
+    assert done.stdout.split() == [str(other if preset else home), "1"]
     assert not list(tmp_path.glob(".tmp_dagster_home_*"))
     # `make ui` exports the same names: the Makefile's environment and the file's agree.
-    makefile = (ROOT / "Makefile").read_text()
+    makefile, written = (ROOT / "Makefile").read_text(), (tmp_path / ".env").read_text()
     for name in ("DAGSTER_HOME", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "MLFLOW_DISABLE_TELEMETRY",
                  "BENTOML_DO_NOT_TRACK", "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"):
-        assert f"export {name} " in makefile and f"{name}=" in (ROOT / ".env").read_text()
+        assert f"export {name} " in makefile and f"\n{name}=${{{name}:-" in written
 
 
 def test_library_chatter_is_off_unless_verbose(monkeypatch):
