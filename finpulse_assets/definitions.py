@@ -6,13 +6,15 @@ import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
+# ruff: noqa: E402  (the thread sizing below must run before the imports that load OpenMP and BLAS)
 from finpulse_assets.runs.cpu_share import configure_process_threads
 
 # Every process that runs FinPulse assets (CLI, ticker-run workers, Dagster's run and code-server
-# processes) imports this module before torch: its thread pools are sized to the CPUs it may use.
+# processes) imports this module before torch; scikit-learn's OpenMP runtime loads with the imports below
+# and reads OMP_* once, so this comes first.
 configure_process_threads()
 
-from dagster import BetaWarning, Definitions, PreviewWarning, define_asset_job  # noqa: E402
+from dagster import BetaWarning, Definitions, PreviewWarning, define_asset_job
 
 # Backfill policies and multi-dimensional partition mappings are deliberate
 # choices here; their beta notices would otherwise drown every CLI run.
