@@ -37,9 +37,10 @@ TWEETS = ["$AAPL record quarter, strong upgrade from analysts", "awful guidance,
           "weak iPhone numbers, bearish", "watching the chart into the close"]
 
 
-def start_server(bento: str, port: int, env: dict) -> subprocess.Popen:
+def start_server(bento: str, port: int, env: dict, cwd: Path | None = None) -> subprocess.Popen:
+    """`bentoml serve <bento or service>` on loopback, once it answers /readyz (stopped if it never does)."""
     bentoml = Path(sys.executable).parent / "bentoml"
-    server = subprocess.Popen([str(bentoml), "serve", bento, "--host", "127.0.0.1", "--port", str(port)],
+    server = subprocess.Popen([str(bentoml), "serve", bento, "--host", "127.0.0.1", "--port", str(port)], cwd=cwd,
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         wait_for_http(f"http://127.0.0.1:{port}/readyz", 180, server)
@@ -88,6 +89,14 @@ async def load(url: str, bodies: list[bytes], clients: int, seconds: float, warm
             "statuses": statuses}
 
 
+def bento_under_test(args, tmp: Path) -> tuple[str, list[str], int]:
+    """(bento tag, tickers, window): a tiny bento built under `tmp` with --tiny, else --bento."""
+    if args.tiny:
+        os.environ["BENTOML_HOME"] = str(tmp / "bentoml")
+        return tiny_bento(tmp)
+    return (args.bento, *bento_models(args.bento))
+
+
 def predict_bodies(tickers: list[str], days: int, n: int = 64) -> list[bytes]:
     from finpulse_assets.models.tiny_exports import history
 
@@ -132,12 +141,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="finpulse-bench-") as tmp:
-        if args.tiny:
-            os.environ["BENTOML_HOME"] = str(Path(tmp) / "bentoml")
-            bento, tickers, window = tiny_bento(Path(tmp))
-        else:
-            bento = args.bento
-            tickers, window = bento_models(bento)
+        bento, tickers, window = bento_under_test(args, Path(tmp))
         days = window + 20
         bodies = predict_bodies(tickers, days)
         texts = [TWEETS[k % len(TWEETS)] + f" #{k}" for k in range(4096)]

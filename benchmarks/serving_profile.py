@@ -22,7 +22,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
 from benchmarks.serving_load import (  # noqa: E402
-    TWEETS, bento_models, free_port, predict_bodies, start_server, stop_server, tiny_bento)
+    TWEETS, bento_under_test, free_port, predict_bodies, start_server, stop_server)
 from benchmarks.serving_wrk import lua_script  # noqa: E402
 
 GROUPS = [("finpulse_assets/features", "features (pandas)"), ("finpulse_assets/sentiment", "features (pandas)"),
@@ -49,12 +49,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     py_spy = Path(sys.executable).parent / "py-spy"
     with tempfile.TemporaryDirectory(prefix="finpulse-spy-") as tmp:
-        if args.tiny:
-            os.environ["BENTOML_HOME"] = str(Path(tmp) / "bentoml")
-            bento, tickers, window = tiny_bento(Path(tmp))
-        else:
-            bento = args.bento
-            tickers, window = bento_models(bento)
+        bento, tickers, window = bento_under_test(args, Path(tmp))
         texts = [TWEETS[k % len(TWEETS)] + f" #{k}" for k in range(512)]
         bodies = predict_bodies(tickers, window + 20) if args.endpoint == "predict" else \
             [json.dumps({"texts": texts[i:i + 8]}).encode() for i in range(0, 512, 8)]

@@ -38,7 +38,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
 from benchmarks.serving_load import (  # noqa: E402
-    TWEETS, bento_models, free_port, predict_bodies, start_server, stop_server, tiny_bento, wait_for_http)
+    TWEETS, bento_under_test, free_port, predict_bodies, start_server, stop_server)
 
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
@@ -115,18 +115,9 @@ def with_ok_rate(result: dict) -> dict:
 
 
 def start_trivial(port: int, workers: int) -> subprocess.Popen:
-    bentoml = Path(sys.executable).parent / "bentoml"
     env = os.environ | {"FINPULSE_SERVE_WORKERS": str(workers), "BENTOML_DO_NOT_TRACK": "True",
                         "PYTHONPATH": str(PROJECT_ROOT)}
-    server = subprocess.Popen([str(bentoml), "serve", "benchmarks.serving_trivial_bento:Trivial", "--host", "127.0.0.1",
-                               "--port", str(port)], cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        wait_for_http(f"http://127.0.0.1:{port}/readyz", 180, server)
-    except BaseException:
-        stop_server(server)
-        raise
-    return server
+    return start_server("benchmarks.serving_trivial_bento:Trivial", port, env, cwd=PROJECT_ROOT)
 
 
 def start_bare(port: int, workers: int) -> subprocess.Popen:
@@ -167,12 +158,7 @@ def main(argv=None) -> int:
         parser.error("wrk is not installed (Debian: apt-get install -y wrk)")
 
     with tempfile.TemporaryDirectory(prefix="finpulse-wrk-") as tmp:
-        if args.tiny:
-            os.environ["BENTOML_HOME"] = str(Path(tmp) / "bentoml")
-            bento, tickers, window = tiny_bento(Path(tmp))
-        else:
-            bento = args.bento
-            tickers, window = bento_models(bento)
+        bento, tickers, window = bento_under_test(args, Path(tmp))
         texts = [TWEETS[k % len(TWEETS)] + f" #{k}" for k in range(1024)]
         scripts = {"predict": lua_script(predict_bodies(tickers, window + 20), Path(tmp) / "predict.lua"),
                    "sentiment": lua_script([json.dumps({"texts": texts[i:i + args.texts_per_request]}).encode()
