@@ -136,6 +136,14 @@ def test_a_ticker_run_worker_takes_its_share_over_the_parents_inherited_sizing(m
     monkeypatch.setattr(definitions, "build_definitions", lambda settings: "defs")
     monkeypatch.setattr(dagster.DagsterInstance, "get", staticmethod(lambda: "instance"))
     monkeypatch.setattr(ticker_runs, "_worker", {})
+    # What a worker process does to itself and must not do to the test's process: its own process group and
+    # signal handlers for its life.
+    import contextlib
+
+    from finpulse_assets.runs import launch
+
+    monkeypatch.setattr(ticker_runs.os, "setpgrp", lambda: None)
+    monkeypatch.setattr(launch, "stop_on_signals", lambda **kwargs: contextlib.nullcontext())
     import torch
 
     before = torch.get_num_threads()
@@ -143,7 +151,8 @@ def test_a_ticker_run_worker_takes_its_share_over_the_parents_inherited_sizing(m
         ticker_runs._init_worker(None, "units", 1)
         assert all(os.environ[name] == "1" for name in cpu_share.THREAD_ENV_VARS + (WORKER_CORES_ENV,))
         assert process_threads() == 1 and torch.get_num_threads() == 1
-        assert ticker_runs._worker == {"defs": "defs", "instance": "instance", "units": "units"}
+        assert {k: ticker_runs._worker[k] for k in ("defs", "instance", "units")} == \
+            {"defs": "defs", "instance": "instance", "units": "units"}
     finally:
         torch.set_num_threads(before)
         monkeypatch.delenv(WORKER_CORES_ENV, raising=False)
