@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from dagster import AssetKey, DagsterInstance, materialize
 
-from finpulse_assets.runs.cli import materialize as materialize_stages
+from finpulse_assets.runs.cli import materialize as materialize_stages, register_tickers
 from finpulse_assets.definitions import build_definitions
 from finpulse_assets.features.training_set import MODEL_FEATURE_COLUMNS
 from finpulse_assets.io_managers.delta import PartitionedDeltaIOManager
@@ -78,9 +78,9 @@ class Chain:
         return {k: getattr(v, "value", v) for k, v in event.asset_materialization.metadata.items()}
 
     def materialize(self, names, run_config=None, resources=None, raise_on_error=True, io_dir=None, ticker=None,
-                    days=None):
-        """Materialize `names` (others are read from storage); io_dir: another IO manager folder;
-        ticker + days: a partition range (first, last) for ticker x day assets."""
+                    days=None, instance=None):
+        """Materialize `names` (others are read from storage); io_dir: another IO manager folder (with
+        `instance`, the one that records it); ticker + days: a partition range (first, last) for ticker x day assets."""
         resources = dict(self.defs.resources) | (resources or {})
         if io_dir is not None:
             resources["io_manager"] = PartitionedDeltaIOManager(base_dir=str(io_dir))
@@ -88,7 +88,7 @@ class Chain:
         if ticker is not None:
             tags = range_tags(ticker, days[0], days[1])
         ops = {k: {"config": v} for k, v in (run_config or {}).items() if k in names}
-        return materialize(list(self.defs.assets), selection=list(names), instance=self.instance,
+        return materialize(list(self.defs.assets), selection=list(names), instance=instance or self.instance,
                            raise_on_error=raise_on_error, resources=resources, tags=tags, run_config={"ops": ops})
 
     def mlflow(self) -> MlflowTracking:
@@ -428,10 +428,14 @@ def test_the_training_row_of_t_ignores_tweets_and_prices_after_t(chain, tmp_path
     shutil.copy(chain.asset_dir("finbert_onnx").with_suffix(".json"), io_dir / "finbert_onnx.json")
     resources = {"tweet_source": FakeTweetSource(rows=tweets.to_dict("records")),
                  "price_source": FakePriceSource(rows=prices.to_dict("records"))}
-    assert chain.materialize(["raw_tweets", "vader_labels", "raw_prices", "price_features", "finbert_sentiment",
-                              "sentiment_features"], resources=resources, io_dir=io_dir, ticker="AAA",
-                             days=(date(2024, 1, 1), last)).success
-    assert chain.materialize(["training_set"], io_dir=io_dir).success
+    # The rebuild is a store of its own: its own instance records what it holds (the chain's instance records
+    # the chain's storage, and a load checks that storage still holds what its instance recorded).
+    with DagsterInstance.ephemeral() as rebuild:
+        register_tickers(rebuild, ["AAA"])
+        assert chain.materialize(["raw_tweets", "vader_labels", "raw_prices", "price_features", "finbert_sentiment",
+                                  "sentiment_features"], resources=resources, io_dir=io_dir, ticker="AAA",
+                                 days=(date(2024, 1, 1), last), instance=rebuild).success
+        assert chain.materialize(["training_set"], io_dir=io_dir, instance=rebuild).success
 
     changed = pd.read_parquet(io_dir / "training_set.parquet")
     original = chain.stored("training_set")

@@ -104,6 +104,11 @@ def variant_frames(config: EvaluationConfig, settings, training_set: pd.DataFram
         else:
             by_text["embeddings"] = add_text_components(training_set, daily_embeddings, settings.protocol,
                                                         max(settings.search.embedding_components))
+    # Market context is cross-sectional: one ticker has no market and no peers to read it from.
+    tickers = training_set["ticker"].nunique() if "ticker" in training_set else 0
+    if tickers < 2:
+        skipped |= {v: f"market context needs at least 2 tickers; the training set has {tickers}" for v in wanted
+                    if VARIANTS[v].market}
     # Every frame carries the market context (computed once per frame); only the market variants read it.
     with_context = {}
     for frame in by_text.values():
