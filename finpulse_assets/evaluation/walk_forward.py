@@ -47,7 +47,7 @@ class WalkForwardSettings:
         earliest_dev = pd.Timestamp(self.first_test) - pd.DateOffset(months=self.dev_months)
         if not pd.Timestamp(self.train_start) < earliest_dev:
             raise ValueError(f"the first fold has no train window: train_start {self.train_start} is not before "
-                             f"its dev window ({earliest_dev.date()}); move first_test later")
+                             f"its dev window ({earliest_dev.date()}); set a later first test day (the evaluation config's wf_first_test) or walk_forward: false")
         if not pd.Timestamp(self.first_test) < pd.Timestamp(self.test_end):
             raise ValueError(f"first_test {self.first_test} must be before test_end {self.test_end}")
 
