@@ -14,6 +14,7 @@ before it commits (see `concurrency.py`).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -31,6 +32,7 @@ from finpulse_assets.partitions import TickerDay
 from finpulse_assets.storage.repair import damaged_error
 
 TICKER, DAY = "ticker", "day"
+COMMIT_ATTEMPTS = 5
 RUN_ID_KEY, TICKERS_KEY, RANGES_KEY = "finpulse_run_id", "finpulse_tickers", "finpulse_partitions"
 
 
@@ -129,17 +131,23 @@ class TickerDayTable:
 
     def write_run(self, frames: Mapping[TickerDay, pd.DataFrame], run_id: str) -> int:
         """Replace exactly the partitions in `frames` (empty frames included) in one commit; returns its version."""
-        table = self.open()
-        try:
-            self._commit(table, frames, run_id)
-        except OSError as exc:  # the overwrite rewrites files a commit references: one may be gone
-            _raise_damage(self, exc)
-        except CommitFailedError:
-            if table is not None:
-                raise
-            # Runs of other tickers created the table at the same moment: one creation wins, this commit
-            # becomes an ordinary replace-where on the table that now exists.
-            self._commit(self.open(), frames, run_id)
+        # Runs of other tickers commit to the same table at the same moment (one creation wins, and a schema
+        # merge or a replace-where can lose delta-rs's conflict check against theirs): the commit is retried on
+        # the table as it now is, replacing only its own days. A commit in between that wrote one of this
+        # run's tickers is a real conflict and stays an error.
+        tickers = {part.ticker for part in frames}
+        for attempt in range(COMMIT_ATTEMPTS):
+            table = self.open()
+            read_version = None if table is None else table.version()
+            try:
+                self._commit(table, frames, run_id)
+                break
+            except OSError as exc:  # the overwrite rewrites files a commit references: one may be gone
+                _raise_damage(self, exc)
+            except CommitFailedError:
+                if attempt == COMMIT_ATTEMPTS - 1 or self._tickers_committed_since(read_version) & tickers:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
         return DeltaTable(self.uri, storage_options=self.storage_options).version()
 
     def _commit(self, table: DeltaTable | None, frames: Mapping[TickerDay, pd.DataFrame], run_id: str) -> None:
@@ -156,6 +164,11 @@ class TickerDayTable:
                         commit_properties=CommitProperties(custom_metadata={
                             RUN_ID_KEY: run_id, TICKERS_KEY: ",".join(tickers),
                             RANGES_KEY: " ".join(f"{r.ticker}:{r.first}..{r.last}" for r in ranges)}))
+
+    def _tickers_committed_since(self, version: int | None) -> set[str]:
+        """Tickers named by the commits after `version` (None: every commit of the table)."""
+        commits = self.commits_since(-1 if version is None else version)
+        return {t for c in commits for t in str(c.get(TICKERS_KEY, "")).split(",") if t}
 
     def last_commit(self) -> dict:
         return self.open().history(1)[0]
