@@ -118,12 +118,8 @@ def clean_tweets(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     if REPEAT_COLUMN in frame:
         checks.append(("duplicate_tweet_id", frame[REPEAT_COLUMN].astype("string").str.lower().isin(["true", "1"])))
 
-    bad = pd.Series(False, index=frame.index)
-    for reason, mask in checks:
-        mask = mask.fillna(True).astype(bool) & ~bad
-        if mask.any():
-            rejected.append(_rejects(frame, mask, reason, day))
-        bad |= mask
+    bad, more = _apply_checks(frame, checks, day)
+    rejected.extend(more)
 
     ids = frame["tweet_id"].astype("string").str.strip()
     dup = _duplicated_among_valid(pd.DataFrame({"id": ids, "t": frame["ticker"]}), bad)
@@ -169,13 +165,7 @@ def clean_prices(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         ("high_below_open_or_close", h < np.maximum(o, c)),
         ("low_above_open_or_close", lo > np.minimum(o, c)),
     ]
-    rejected: list[pd.DataFrame] = []
-    bad = pd.Series(False, index=frame.index)
-    for reason, mask in checks:
-        mask = mask.fillna(True).astype(bool) & ~bad
-        if mask.any():
-            rejected.append(_rejects(frame, mask, reason, day))
-        bad |= mask
+    bad, rejected = _apply_checks(frame, checks, day)
     dup = _duplicated_among_valid(pd.DataFrame({"t": frame["ticker"], "d": day}), bad)
     if dup.any():
         rejected.append(_rejects(frame, dup, "duplicate_date", day))
@@ -216,3 +206,15 @@ def _concat_rejects(parts: list[pd.DataFrame]) -> pd.DataFrame:
         return pd.DataFrame({"ticker": pd.Series(dtype=str), "day": pd.Series(dtype="datetime64[ns]"),
                              "reason": pd.Series(dtype=str)})
     return pd.concat(parts, ignore_index=True)
+
+
+def _apply_checks(frame: pd.DataFrame, checks, day) -> tuple[pd.Series, list[pd.DataFrame]]:
+    """Each row is rejected for the first check it fails (NaN counts as failing); returns (bad, rejects)."""
+    rejected: list[pd.DataFrame] = []
+    bad = pd.Series(False, index=frame.index)
+    for reason, mask in checks:
+        mask = mask.fillna(True).astype(bool) & ~bad
+        if mask.any():
+            rejected.append(_rejects(frame, mask, reason, day))
+        bad |= mask
+    return bad, rejected
