@@ -194,7 +194,8 @@ def test_a_copied_storage_folder_loads_its_own_model_paths(tmp_path):
     copy = tmp_path / "copy" / "storage"
     shutil.copytree(storage, copy)
     defs = Definitions(assets=[lstm_card], resources={"io_manager": PartitionedDeltaIOManager(base_dir=str(copy / "assets"))})
-    card = defs.load_asset_value("lstm_card")
+    # An ephemeral instance: the test must not read whatever DAGSTER_HOME the shell exports.
+    card = defs.load_asset_value("lstm_card", instance=DagsterInstance.ephemeral())
     assert card["model_dir"] == str(copy.resolve() / "models" / "lstm" / "v1")
     assert card["models"]["*"]["dir"] == str(model_dir / "pooled")  # the copy has no such folder: left as stored
     assert Path(card["model_dir"], "config.json").exists()
