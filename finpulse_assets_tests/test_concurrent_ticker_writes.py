@@ -3,6 +3,7 @@ concurrent runs and the CLI's parallel ticker runs do): from separate processes,
 exist yet and on one that does, every ticker's partitions survive."""
 
 import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from datetime import date
 
 import pandas as pd
@@ -24,8 +25,11 @@ def _write_together(uri: str, value: float) -> None:
     context = multiprocessing.get_context("spawn")
     with context.Manager() as manager:
         barrier = manager.Barrier(len(TICKERS))
-        with context.Pool(len(TICKERS)) as pool:
-            pool.starmap(_write, [(uri, t, value, barrier) for t in TICKERS])
+        # Not multiprocessing.Pool: its exit SIGTERMs the workers, and a worker spawned after an in-process Dagster
+        # run from a shell that ignores SIGINT inherits an ignored SIGTERM (Dagster maps SIGTERM to SIGINT's
+        # handler), so the exit would wait forever. The executor's shutdown asks its workers to exit.
+        with ProcessPoolExecutor(len(TICKERS), mp_context=context) as pool:
+            list(pool.map(_write, [uri] * len(TICKERS), TICKERS, [value] * len(TICKERS), [barrier] * len(TICKERS)))
 
 
 @pytest.mark.parametrize("attempt", range(3))
