@@ -62,8 +62,9 @@ end
     return path
 
 
-def hostile_script(tickers: list[str], days: int, path: Path) -> Path:
-    """Issue 24's hostile mix: error amplification, 2 MB of bad texts, legal requests at the cost limit."""
+def hostile_bodies(tickers: list[str], days: int) -> list[tuple[str, bytes]]:
+    """Issue 24's hostile mix as (path, body): error amplification, 2 MB of bad texts, legal requests at the cost
+    limit."""
     from finpulse_assets.serving.schema import MAX_REQUEST_DAYS, MAX_REQUEST_TEXT_CHARS
 
     amplification = json.dumps({"requests": [{"ticker": "AAPL", "history": [{}] * 260}] * 64}).encode()
@@ -74,8 +75,13 @@ def hostile_script(tickers: list[str], days: int, path: Path) -> Path:
     for bar in long_item["history"][-per_item:]:
         bar["texts"] = ["w" * 999]
     at_limit = json.dumps({"requests": [long_item] * (MAX_REQUEST_DAYS // 256)}).encode()
-    bodies = [amplification, bad_texts, bad_day_texts.encode(), at_limit]
-    return lua_script(bodies, path, ["/predict", "/sentiment", "/predict", "/predict"])
+    return [("/predict", amplification), ("/sentiment", bad_texts), ("/predict", bad_day_texts.encode()),
+            ("/predict", at_limit)]
+
+
+def hostile_script(tickers: list[str], days: int, path: Path) -> Path:
+    requests = hostile_bodies(tickers, days)
+    return lua_script([body for _, body in requests], path, [target for target, _ in requests])
 
 
 def worker_rss_mib(server: subprocess.Popen) -> float:

@@ -22,6 +22,9 @@ Environment (read at server start):
   FINPULSE_SERVE_MAX_BODY_BYTES       largest request body (default 2 MiB), 413 beyond
   FINPULSE_SERVE_ACCESS_LOG           1 (default): BentoML's access log line per request; 0: none (a sixth of a
                                       worker's time under load, see docs/serving.md)
+  FINPULSE_SERVE_TRACING              0 (default): BentoML's OpenTelemetry middleware skips /predict and /sentiment
+                                      (half of BentoML's own time per request; it samples no traces unless
+                                      `tracing.sample_rate` is configured); 1: it traces them too
   FINPULSE_SERVE_LOG_FORMAT           json (default): the service's log lines are JSON in workers; text: BentoML's
   FINPULSE_API_TOKEN                  require `Authorization: Bearer <token>` (probes exempt)
   FINPULSE_SERVE_MAX_*                request size limits, see finpulse_assets/serving/schema.py
@@ -74,6 +77,7 @@ WORKERS = _workers if _workers == "cpu_count" else int(_workers)
 ORT_THREADS = int(os.environ.get("FINPULSE_SERVE_ORT_THREADS", "1"))
 RETRY_AFTER_S = max(1, round(MAX_LATENCY_MS / 1000))
 ACCESS_LOG = os.environ.get("FINPULSE_SERVE_ACCESS_LOG", "1").strip() != "0"
+TRACE_API = os.environ.get("FINPULSE_SERVE_TRACING", "0").strip() == "1"
 
 install_log_filter()
 separate_multiproc_dir()
@@ -111,7 +115,8 @@ IMAGE = bentoml.images.Image(base_image=os.environ.get("FINPULSE_BASE_IMAGE") or
 
 
 @bentoml.service(name="finpulse", image=IMAGE, workers=WORKERS, traffic={"timeout": TIMEOUT_S + 5},
-                 logging={"access": {"enabled": ACCESS_LOG}})
+                 logging={"access": {"enabled": ACCESS_LOG}},
+                 tracing={} if TRACE_API else {"excluded_urls": ["/predict", "/sentiment"]})
 class FinPulse:
     # "latest" is resolved when the bento is built: the bento ships exactly the versions the `bento` asset saved.
     forecaster_model = bentoml.models.BentoModel(f"{FORECASTER_MODEL}:latest")

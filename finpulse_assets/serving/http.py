@@ -204,15 +204,17 @@ class RequestEdge:
                 await _send_json(send, 413, {"error": f"request body too large: more than {self.max_body} bytes",
                                              "request_id": request_id}, [id_header])
                 return None
-        body, replayed = b"".join(chunks), False
-        scope.setdefault("state", {})[BODY_STATE_KEY] = body
+        scope.setdefault("state", {})[BODY_STATE_KEY] = b"".join(chunks)
+        replayed = False
 
+        # BentoML parses whatever body it is handed into the API's input model (with only a `ctx` parameter, an
+        # empty one): it gets none, so a body is parsed once, by the service (serving.validation).
         async def replay():
             nonlocal replayed
             if replayed:
                 return await receive()
             replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
+            return {"type": "http.request", "body": b"", "more_body": False}
 
         return replay
 
