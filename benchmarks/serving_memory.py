@@ -22,6 +22,8 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import psutil
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
@@ -59,6 +61,8 @@ def main(argv=None) -> int:
     parser.add_argument("--hostile", type=int, default=1000)
     parser.add_argument("--normal", type=int, default=500)
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--mix", default="0,1,2,3", help="which of the hostile bodies to send, by position in "
+                        "serving_wrk.hostile_bodies (amplification, bad texts, bad day texts, at the cost limit)")
     parser.add_argument("--env", action="append", default=[], help="extra NAME=VALUE for the bento server")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="finpulse-mem-") as tmp:
@@ -68,7 +72,8 @@ def main(argv=None) -> int:
             [("/predict", b) for b in predict_bodies(tickers, window + 20)]
             + [("/sentiment", json.dumps({"texts": texts[i:i + 2]}).encode()) for i in range(0, 128, 2)]),
             args.normal))
-        hostile = list(itertools.islice(itertools.cycle(hostile_bodies(tickers, window + 20)), args.hostile))
+        hostile = list(itertools.islice(itertools.cycle(
+            [hostile_bodies(tickers, window + 20)[int(k)] for k in args.mix.split(",")]), args.hostile))
         env = os.environ | {"FINPULSE_SERVE_WORKERS": "1", "BENTOML_DO_NOT_TRACK": "True",
                             **dict(e.split("=", 1) for e in args.env)}
         port = free_port()
@@ -77,6 +82,9 @@ def main(argv=None) -> int:
             phases = [("fresh", None), ("after normal requests", normal), (f"after {args.hostile} hostile", hostile),
                       ("after normal requests again", normal)]
             memory = {}
+            worker = max([server.pid, *(p.pid for p in psutil.Process(server.pid).children(recursive=True))],
+                         key=lambda pid: psutil.Process(pid).memory_info().rss)
+            print(f"worker PYTHONMALLOC={psutil.Process(worker).environ().get('PYTHONMALLOC', '(unset)')}")
             for name, requests in phases:
                 statuses = send_all(port, requests, args.clients) if requests else {}
                 memory[name] = worker_rss_mib(server)

@@ -11,7 +11,8 @@ one), including the 504 this edge sends when FINPULSE_SERVE_TIMEOUT_S passes
 An error response is logged in one line (status, endpoint, problem count,
 request id), never with the input; a 4xx never with a traceback, 503/504 at
 WARNING with a running count, a 5xx bug at ERROR with BentoML's traceback and the
-request id; its body names the request id.
+request id; its body names the request id. Once a request with a large body is
+over, the memory it held goes back to the system (`serving.memory`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import itertools
 import secrets
 from http import HTTPStatus
 
+from finpulse_assets.serving import memory
 from finpulse_assets.serving.metrics import rejected as rejected_request
 from finpulse_assets.serving.metrics import route_label
 
@@ -172,6 +174,11 @@ class RequestEdge:
                                              "request_id": request_id}, [id_header])
         finally:
             REQUEST_ID.reset(token)
+            body = scope.get("state", {}).pop(BODY_STATE_KEY, b"")
+            trim = memory.trim_after(len(body))
+            del body
+            if trim:
+                await asyncio.to_thread(trim)  # answered already; a trim of a large heap takes milliseconds
 
     def _reject(self, raw_headers) -> tuple[int, str, str] | None:
         types = [v for k, v in raw_headers if k == b"content-type"]
