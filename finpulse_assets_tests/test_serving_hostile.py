@@ -1,6 +1,5 @@
 """The service under hostile input (issue 13's reproducers), through its ASGI app and its batching layer."""
 
-import asyncio
 import json
 import logging
 import threading
