@@ -25,7 +25,7 @@ from benchmarks.serving_load import (  # noqa: E402
     TWEETS, bento_under_test, free_port, predict_bodies, start_server, stop_server)
 from benchmarks.serving_wrk import lua_script  # noqa: E402
 
-GROUPS = [("finpulse_assets/features", "features (pandas)"), ("finpulse_assets/sentiment", "features (pandas)"),
+GROUPS = [("finpulse_assets/features", "features"), ("finpulse_assets/sentiment", "features"),
           ("finpulse_assets/models", "models (ONNX Runtime)"), ("finpulse_assets/serving/validation", "validation"),
           ("finpulse_assets/serving", "serving (other)"), ("opentelemetry", "OpenTelemetry middleware"),
           ("bentoml/_internal/server/http/access", "access log"), ("prometheus_client", "metrics"),

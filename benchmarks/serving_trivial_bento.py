@@ -14,7 +14,12 @@ from typing import Any, Optional
 import bentoml
 
 
-@bentoml.service(name="trivial", workers=int(os.environ.get("FINPULSE_SERVE_WORKERS", "1")))
+# FINPULSE_BENCH_UNTRACED=1: the same, its routes left out of BentoML's OpenTelemetry middleware as FinPulse's are.
+UNTRACED = os.environ.get("FINPULSE_BENCH_UNTRACED") == "1"
+
+
+@bentoml.service(name="trivial", workers=int(os.environ.get("FINPULSE_SERVE_WORKERS", "1")),
+                 tracing={"excluded_urls": ["/predict", "/sentiment"]} if UNTRACED else {})
 class Trivial:
     @bentoml.api
     async def predict(self, requests: Optional[list[Any]] = None) -> dict:

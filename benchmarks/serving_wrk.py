@@ -9,8 +9,9 @@ ceilings' rows, so the ratios hold on a loaded machine where absolutes do not.
 
 `--hostile SECONDS` then runs a hostile phase against each bento (error
 amplification bodies, 2 MB of bad texts, requests at the cost limit, at 32
-connections), records the largest worker's memory fresh and after it, and
-measures every row again ("after hostile").
+connections), records the largest worker's memory fresh, as wrk stops and once
+the requests wrk left queued are done, and measures every row again ("after
+hostile").
 
     .venv/bin/python benchmarks/serving_wrk.py --tiny           # bento from tiny test models (no demo storage)
     .venv/bin/python benchmarks/serving_wrk.py --bento finpulse:latest
@@ -62,8 +63,9 @@ end
     return path
 
 
-def hostile_script(tickers: list[str], days: int, path: Path) -> Path:
-    """Issue 24's hostile mix: error amplification, 2 MB of bad texts, legal requests at the cost limit."""
+def hostile_bodies(tickers: list[str], days: int) -> list[tuple[str, bytes]]:
+    """Issue 24's hostile mix as (path, body): error amplification, 2 MB of bad texts, legal requests at the cost
+    limit."""
     from finpulse_assets.serving.schema import MAX_REQUEST_DAYS, MAX_REQUEST_TEXT_CHARS
 
     amplification = json.dumps({"requests": [{"ticker": "AAPL", "history": [{}] * 260}] * 64}).encode()
@@ -74,8 +76,13 @@ def hostile_script(tickers: list[str], days: int, path: Path) -> Path:
     for bar in long_item["history"][-per_item:]:
         bar["texts"] = ["w" * 999]
     at_limit = json.dumps({"requests": [long_item] * (MAX_REQUEST_DAYS // 256)}).encode()
-    bodies = [amplification, bad_texts, bad_day_texts.encode(), at_limit]
-    return lua_script(bodies, path, ["/predict", "/sentiment", "/predict", "/predict"])
+    return [("/predict", amplification), ("/sentiment", bad_texts), ("/predict", bad_day_texts.encode()),
+            ("/predict", at_limit)]
+
+
+def hostile_script(tickers: list[str], days: int, path: Path) -> Path:
+    requests = hostile_bodies(tickers, days)
+    return lua_script([body for _, body in requests], path, [target for target, _ in requests])
 
 
 def worker_rss_mib(server: subprocess.Popen) -> float:
@@ -84,6 +91,23 @@ def worker_rss_mib(server: subprocess.Popen) -> float:
 
     processes = [psutil.Process(server.pid), *psutil.Process(server.pid).children(recursive=True)]
     return max(p.memory_info().rss for p in processes) / 2**20
+
+
+def drained(server: subprocess.Popen, quiet_s: float = 1.0, limit_s: float = 60) -> float:
+    """Wait until the server's processes have used no CPU for `quiet_s` (requests a load generator left queued
+    are done); returns the seconds waited."""
+    import psutil
+
+    processes = [psutil.Process(server.pid), *psutil.Process(server.pid).children(recursive=True)]
+    busy = lambda: sum(sum(p.cpu_times()[:2]) for p in processes)  # noqa: E731
+    start, before = time.monotonic(), busy()
+    while time.monotonic() - start < limit_s:
+        time.sleep(quiet_s)
+        now = busy()
+        if now - before < 0.05 * quiet_s:
+            break
+        before = now
+    return time.monotonic() - start
 
 
 def _ms(text: str) -> float:
@@ -207,6 +231,8 @@ def main(argv=None) -> int:
                     url = f"http://127.0.0.1:{ports[variant]}/predict"
                     result = run_wrk(url, hostile, 32, args.hostile)
                     memory[variant].update(hostile_requests=result["requests"], hostile_non_2xx=result["non_2xx"],
+                                           at_end_mib=worker_rss_mib(servers[variant]),
+                                           drain_s=drained(servers[variant]),
                                            after_mib=worker_rss_mib(servers[variant]))
                     print({"hostile": variant, **memory[variant]}, flush=True)
                 measure("after hostile")
@@ -230,7 +256,9 @@ def main(argv=None) -> int:
         print(f"worker memory, batching {variant}: fresh {m['fresh_mib']:.0f} MiB, after the fresh rows "
               f"{m['warm_mib']:.0f} MiB"
               + (f", after {m['hostile_requests']} hostile requests ({m['hostile_non_2xx']} non-2xx) "
-                 f"{m['after_mib']:.0f} MiB ({m['after_mib'] / m['warm_mib'] - 1:+.1%} on the warm worker)"
+                 f"{m['at_end_mib']:.0f} MiB as wrk stopped, {m['after_mib']:.0f} MiB once the requests it left "
+                 f"queued were done ({m['drain_s']:.0f} s later; {m['after_mib'] / m['warm_mib'] - 1:+.1%} on the "
+                 "warm worker)"
                  if "after_mib" in m else ""))
     if args.json:
         args.json.write_text(json.dumps({"rows": rows, "memory": memory}, indent=2))

@@ -1,6 +1,5 @@
 """The service under hostile input (issue 13's reproducers), through its ASGI app and its batching layer."""
 
-import asyncio
 import json
 import logging
 import threading
@@ -250,17 +249,17 @@ def test_an_item_that_breaks_the_batch_is_redone_alone(predictor, monkeypatch):
 
     items = [PredictItem.model_validate(history("AAA", HISTORY_DAYS, seed=k)) for k in range(4)]
     poison = items[2]
-    real = predictor_module.feature_rows
+    real = predictor_module.feature_columns
 
     def fragile(batch, scorer):
         if any(item is poison for item in batch):
             raise RuntimeError("an unforeseen failure on one item")
         return real(batch, scorer)
 
-    monkeypatch.setattr(predictor_module, "feature_rows", fragile)
+    monkeypatch.setattr(predictor_module, "feature_columns", fragile)
     outcomes = predictor.predict(items)
     assert [type(o) for o in outcomes] == [Forecast, Forecast, RuntimeError, Forecast]
-    monkeypatch.setattr(predictor_module, "feature_rows", real)
+    monkeypatch.setattr(predictor_module, "feature_columns", real)
     assert predictor.predict([items[0]]) == outcomes[:1]
 
 

@@ -22,6 +22,9 @@ Environment (read at server start):
   FINPULSE_SERVE_MAX_BODY_BYTES       largest request body (default 2 MiB), 413 beyond
   FINPULSE_SERVE_ACCESS_LOG           1 (default): BentoML's access log line per request; 0: none (a sixth of a
                                       worker's time under load, see docs/serving.md)
+  FINPULSE_SERVE_TRACING              0 (default): BentoML's OpenTelemetry middleware skips /predict and /sentiment
+                                      (half of BentoML's own time per request; it samples no traces unless
+                                      `tracing.sample_rate` is configured); 1: it traces them too
   FINPULSE_SERVE_LOG_FORMAT           json (default): the service's log lines are JSON in workers; text: BentoML's
   FINPULSE_API_TOKEN                  require `Authorization: Bearer <token>` (probes exempt)
   FINPULSE_SERVE_MAX_*                request size limits, see finpulse_assets/serving/schema.py
@@ -40,6 +43,7 @@ from finpulse_assets.serving.auth import BearerTokenAuth
 from finpulse_assets.serving.batching import ItemBatcher, Overloaded
 from finpulse_assets.serving.bundle import FORECASTER_MODEL, SENTIMENT_MODEL
 from finpulse_assets.serving.http import RequestEdge, install_json_logs, install_log_filter, request_body, timeout_s
+from finpulse_assets.serving.memory import fixed_mmap_threshold, system_malloc_for_workers
 from finpulse_assets.serving.metrics import RouteMetrics, known_endpoints_only, separate_multiproc_dir
 from finpulse_assets.serving.metrics import rejected as count_rejected
 from finpulse_assets.serving.openapi import OpenAPIDocument
@@ -48,9 +52,9 @@ from finpulse_assets.serving.schema import MAX_ITEMS, MAX_SENTIMENT_TEXTS, Forec
 from finpulse_assets.serving.validation import (
     INLINE_BODY_BYTES,
     Rejected,
-    validate_large,
     validate_predict,
     validate_sentiment,
+    validated_or_rejected,
 )
 
 
@@ -74,9 +78,11 @@ WORKERS = _workers if _workers == "cpu_count" else int(_workers)
 ORT_THREADS = int(os.environ.get("FINPULSE_SERVE_ORT_THREADS", "1"))
 RETRY_AFTER_S = max(1, round(MAX_LATENCY_MS / 1000))
 ACCESS_LOG = os.environ.get("FINPULSE_SERVE_ACCESS_LOG", "1").strip() != "0"
+TRACE_API = os.environ.get("FINPULSE_SERVE_TRACING", "0").strip() == "1"
 
 install_log_filter()
 separate_multiproc_dir()
+system_malloc_for_workers()
 
 # Serialized here: BentoML 1.4 rebuilds the output model's JSON schema on every response it serializes
 # (a quarter of a worker's time under load, measured with py-spy); a Response it passes through as is.
@@ -111,7 +117,8 @@ IMAGE = bentoml.images.Image(base_image=os.environ.get("FINPULSE_BASE_IMAGE") or
 
 
 @bentoml.service(name="finpulse", image=IMAGE, workers=WORKERS, traffic={"timeout": TIMEOUT_S + 5},
-                 logging={"access": {"enabled": ACCESS_LOG}})
+                 logging={"access": {"enabled": ACCESS_LOG}},
+                 tracing={} if TRACE_API else {"excluded_urls": ["/predict", "/sentiment"]})
 class FinPulse:
     # "latest" is resolved when the bento is built: the bento ships exactly the versions the `bento` asset saved.
     forecaster_model = bentoml.models.BentoModel(f"{FORECASTER_MODEL}:latest")
@@ -119,6 +126,7 @@ class FinPulse:
 
     def __init__(self) -> None:
         install_json_logs()
+        fixed_mmap_threshold()
         self.predictor = Predictor(self.forecaster_model.path, self.sentiment_model.path,
                                    intra_op_num_threads=ORT_THREADS)
         set_model_limits(self.predictor.limits)
@@ -142,15 +150,17 @@ class FinPulse:
         """The validated body, or the 400/413 response; a large body is validated in a thread, one at a time,
         so it never holds the event loop (other requests, health checks) or a second thread."""
         body = request_body(ctx.request.state)
-        try:
-            if len(body) <= INLINE_BODY_BYTES:
-                return validate(body)
+        if len(body) <= INLINE_BODY_BYTES:
+            outcome = validated_or_rejected(validate, body)
+        else:
             if self._large_bodies is None:
                 self._large_bodies = anyio.CapacityLimiter(1)
-            return await anyio.to_thread.run_sync(validate_large, validate, body, limiter=self._large_bodies)
-        except Rejected as exc:
-            count_rejected(ctx.request.url.path, exc.status, exc.problems[0]["type"] if exc.problems else "invalid")
-            return rejected(exc)
+            outcome = await anyio.to_thread.run_sync(validated_or_rejected, validate, body, limiter=self._large_bodies)
+        if isinstance(outcome, Rejected):
+            count_rejected(ctx.request.url.path, outcome.status,
+                           outcome.problems[0]["type"] if outcome.problems else "invalid")
+            return rejected(outcome)
+        return outcome
 
     # The body is read and validated by `serving.validation` (strict JSON, bounded errors), not by BentoML:
     # the request model is documented in /docs.json (`serving.openapi`). With a `ctx` parameter BentoML gives

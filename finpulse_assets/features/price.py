@@ -74,20 +74,20 @@ def _missing_before(date: pd.Series, pos: np.ndarray) -> np.ndarray:
     return np.where(prev >= 0, np.maximum(before_this - after_prev, 0), 0).astype(np.float64)
 
 
-def _features(b: pd.DataFrame, key: pd.Series) -> pd.DataFrame:
-    """Features and targets of bars `b` sorted by (key, date) on a RangeIndex; every window stays within its key.
+# The columns of price_features, in order (before `ticker`).
+FRAME_COLUMNS = ["date", "close", "adj_close", *FEATURE_COLUMNS, "history_complete", "missing_bars", *TARGET_COLUMNS]
 
-    `features.grouped` restarts every window, shift and difference at each key,
-    so a key's values are exactly those of computing it alone: one pass serves a
-    whole backfill or a batch of requests.
+
+def price_columns(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray, adj: np.ndarray,
+                  volume: np.ndarray, pos: np.ndarray, missing: np.ndarray) -> dict[str, np.ndarray]:
+    """Every column of price_features but the two dates, from float64 bar arrays sorted by (key, date).
+
+    `pos`: each row's position within its key (`grouped.positions`); `missing`: NYSE trading days missing
+    before each bar (0 for a key's first bar). `next_row` (not a column) is the row whose date is the
+    target_date, -1 where there is none. numpy only: the serving path calls it without building a frame.
     """
-    pos = grouped.positions(key.to_numpy())
-    column = lambda name: b[name].astype(float).to_numpy()  # noqa: E731
-    open_, high, low, close, adj = (column(c) for c in ("open", "high", "low", "close", "adj_close"))
     with np.errstate(divide="ignore", invalid="ignore"):
         log_ret = grouped.diff(np.log(adj), pos)
-        date = as_datetime(b["date"])
-        missing = _missing_before(date, pos)
         # Trading days missing between the bars of t's trailing window (its MIN_HISTORY_BARS - 1 steps).
         # A running sum works across keys: a key's first row adds 0, so it never carries another key's gaps.
         running = np.cumsum(missing)
@@ -96,8 +96,7 @@ def _features(b: pd.DataFrame, key: pd.Series) -> pd.DataFrame:
         # The next bar is the next trading day: else the target spans a gap and is not a next-day target.
         next_is_next_day = grouped.shift(missing, pos, -1) == 0
         next_adj = np.where(next_is_next_day, grouped.shift(adj, pos, -1), np.nan)
-        cols = {
-            "date": date.to_numpy(),
+        return {
             "close": close,
             "adj_close": adj,
             "ret_1d": grouped.pct_change(adj, pos),
@@ -107,21 +106,36 @@ def _features(b: pd.DataFrame, key: pd.Series) -> pd.DataFrame:
             **{f"ma_ratio_{w}": adj / grouped.Trailing(adj, pos, w).mean() - 1 for w in (5, 10, 20)},
             **{f"vol_{w}": grouped.Trailing(log_ret, pos, w).std() * np.sqrt(252) for w in (10, 20)},
             "rsi_14": _rsi(adj, pos, 14),
-            "volume_z_20": _volume_z(column("volume"), pos, 20),
+            "volume_z_20": _volume_z(volume, pos, 20),
             "hl_range": (high - low) / close,
             "oc_return": close / open_ - 1,
             "gap": open_ / grouped.shift(close, pos, 1) - 1,
             "history_complete": (pos >= MIN_HISTORY_BARS - 1) & (missing_in_window == 0),
             "missing_bars": missing_in_window.astype(np.int64),
             # Targets: the next bar when it is the next trading day. The only place that reads t+1.
-            "target_date": date.array.take(np.where(next_is_next_day, grouped.source_rows(pos, -1), -1),
-                                           allow_fill=True),
+            "next_row": np.where(next_is_next_day, grouped.source_rows(pos, -1), -1),
             "target_close": np.where(next_is_next_day, grouped.shift(close, pos, -1), np.nan),
             "target_adj_close": next_adj,
             "target_return": next_adj / adj - 1,
             "target_log_return": np.log(next_adj) - np.log(adj),
         }
-    out = pd.DataFrame(cols, index=b.index)
+
+
+def _features(b: pd.DataFrame, key: pd.Series) -> pd.DataFrame:
+    """Features and targets of bars `b` sorted by (key, date) on a RangeIndex; every window stays within its key.
+
+    `features.grouped` restarts every window, shift and difference at each key,
+    so a key's values are exactly those of computing it alone: one pass serves a
+    whole backfill or a batch of requests.
+    """
+    pos = grouped.positions(key.to_numpy())
+    column = lambda name: b[name].astype(float).to_numpy()  # noqa: E731
+    date = as_datetime(b["date"])
+    cols = price_columns(*(column(c) for c in ("open", "high", "low", "close", "adj_close", "volume")), pos,
+                         _missing_before(date, pos))
+    cols["date"] = date.to_numpy()
+    cols["target_date"] = date.array.take(cols.pop("next_row"), allow_fill=True)
+    out = pd.DataFrame({c: cols[c] for c in FRAME_COLUMNS}, index=b.index)
     if "ticker" in b:
         out.insert(0, "ticker", b["ticker"].to_numpy())
     return out

@@ -38,8 +38,6 @@ def daily_sentiment(scored: pd.DataFrame) -> pd.DataFrame:
     if scored.empty:
         return _empty()
     probs = scored[PROBABILITY_COLUMNS].to_numpy(dtype=float)
-    label = probs.argmax(axis=1)
-    polarity = probs[:, 0] - probs[:, 1]
     # Engagement counts can be missing or negative in scraped data: treat as no engagement.
     engagement = (pd.to_numeric(scored["like_num"], errors="coerce").fillna(0).clip(lower=0)
                   + pd.to_numeric(scored["retweet_num"], errors="coerce").fillna(0).clip(lower=0)).to_numpy()
@@ -49,22 +47,30 @@ def daily_sentiment(scored: pd.DataFrame) -> pd.DataFrame:
     keep = scored["ticker"].notna().to_numpy() & scored["trading_day"].notna().to_numpy()
     codes, tickers, days = key_codes(scored["ticker"].to_numpy()[keep], scored["trading_day"].to_numpy()[keep])
     groups, group = np.unique(codes, return_inverse=True)
-    sums = lambda values: np.bincount(group, weights=values[keep], minlength=len(groups))  # noqa: E731
-    count = np.bincount(group, minlength=len(groups))
+    n_days = max(len(days), 1)
+    return pd.DataFrame({"ticker": tickers[groups // n_days], "trading_day": days[groups % n_days],
+                         **group_features(probs[keep], weight[keep], group, len(groups))})
+
+
+def group_features(probs: np.ndarray, weight: np.ndarray, group: np.ndarray, n_groups: int) -> dict[str, np.ndarray]:
+    """SENTIMENT_FEATURE_COLUMNS of each group of tweets: `probs` [n, 3] in PROBABILITY_COLUMNS order, each
+    tweet's engagement `weight`, `group` its group in 0..n_groups-1 (sums run in row order within a group).
+    numpy only: the serving path calls it per request day without building a frame."""
+    label = probs.argmax(axis=1)
+    polarity = probs[:, 0] - probs[:, 1]
+    sums = lambda values: np.bincount(group, weights=values, minlength=n_groups)  # noqa: E731
+    count = np.bincount(group, minlength=n_groups)
     mean = sums(polarity) / count
     # Population std (ddof=0): a single tweet has no dispersion rather than an undefined one.
-    spread = polarity[keep] - mean[group]
-    std = np.sqrt(np.bincount(group, weights=spread * spread, minlength=len(groups)) / count)
-    n_days = max(len(days), 1)
-    return pd.DataFrame({
-        "ticker": tickers[groups // n_days], "trading_day": days[groups % n_days],
+    spread = polarity - mean[group]
+    return {
         "sentiment_mean": mean,
         "share_positive": sums((label == 0).astype(float)) / count,
         "share_negative": sums((label == 1).astype(float)) / count,
         "tweet_count": count.astype("int64"),
         "engagement_weighted": sums(weight * polarity) / sums(weight),
-        "sentiment_std": std,
-    })
+        "sentiment_std": np.sqrt(np.bincount(group, weights=spread * spread, minlength=n_groups) / count),
+    }
 
 
 def neutral_day(ticker: str, day) -> dict:

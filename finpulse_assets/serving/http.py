@@ -11,7 +11,8 @@ one), including the 504 this edge sends when FINPULSE_SERVE_TIMEOUT_S passes
 An error response is logged in one line (status, endpoint, problem count,
 request id), never with the input; a 4xx never with a traceback, 503/504 at
 WARNING with a running count, a 5xx bug at ERROR with BentoML's traceback and the
-request id; its body names the request id.
+request id; its body names the request id. Once a request with a large body is
+over, the memory it held goes back to the system (`serving.memory`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import itertools
 import secrets
 from http import HTTPStatus
 
+from finpulse_assets.serving import memory
 from finpulse_assets.serving.metrics import rejected as rejected_request
 from finpulse_assets.serving.metrics import route_label
 
@@ -172,6 +174,11 @@ class RequestEdge:
                                              "request_id": request_id}, [id_header])
         finally:
             REQUEST_ID.reset(token)
+            body = scope.get("state", {}).pop(BODY_STATE_KEY, b"")
+            trim = memory.trim_after(len(body))
+            del body
+            if trim:
+                await asyncio.to_thread(trim)  # answered already; a trim of a large heap takes milliseconds
 
     def _reject(self, raw_headers) -> tuple[int, str, str] | None:
         types = [v for k, v in raw_headers if k == b"content-type"]
@@ -204,15 +211,17 @@ class RequestEdge:
                 await _send_json(send, 413, {"error": f"request body too large: more than {self.max_body} bytes",
                                              "request_id": request_id}, [id_header])
                 return None
-        body, replayed = b"".join(chunks), False
-        scope.setdefault("state", {})[BODY_STATE_KEY] = body
+        scope.setdefault("state", {})[BODY_STATE_KEY] = b"".join(chunks)
+        replayed = False
 
+        # BentoML parses whatever body it is handed into the API's input model (with only a `ctx` parameter, an
+        # empty one): it gets none, so a body is parsed once, by the service (serving.validation).
         async def replay():
             nonlocal replayed
             if replayed:
                 return await receive()
             replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
+            return {"type": "http.request", "body": b"", "more_body": False}
 
         return replay
 

@@ -21,7 +21,7 @@ from finpulse_assets.models.lstm.direction import probability_up, scale_for
 from finpulse_assets.models.lstm.forecast import ForecastModels
 from finpulse_assets.serving.bundle import read_forecaster, read_sentiment
 from finpulse_assets.serving.calendar import next_trading_day
-from finpulse_assets.serving.history import feature_rows, last_windows
+from finpulse_assets.serving.history import feature_columns, last_windows
 from finpulse_assets.serving.schema import Forecast, ModelLimits, PredictItem, Probabilities, SentimentResult
 
 
@@ -68,7 +68,7 @@ class Predictor:
             return [self.predict([item])[0] for item in items]
 
     def _predict_together(self, items: Sequence[PredictItem]) -> list[Outcome]:
-        features = feature_rows(items, self.scorer)
+        features = feature_columns(items, self.scorer)
         windows, found = last_windows(features, items, self.models.feature_columns, self.models.window)
         outcomes: list[Outcome] = [Unforecastable(
             f"no finite feature window: the price features of the last {self.models.window} days are not all "

@@ -8,14 +8,14 @@ validation stops once `MAX_REPORTED_PROBLEMS` problems are found: a rejection li
 many, with the count found, so a small body can never produce a large answer or a long run.
 
 `validate_*` are plain functions (no event loop); the service runs bodies larger than
-`INLINE_BODY_BYTES` in a worker thread, one at a time, so a large body never blocks small ones.
+`INLINE_BODY_BYTES` in a worker thread, one at a time, so a large body never blocks small ones
+(the edge hands the memory of large bodies back afterwards, `serving.memory`).
 """
 
 from __future__ import annotations
 
-import ctypes
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from pydantic import TypeAdapter, ValidationError
@@ -35,7 +35,6 @@ from finpulse_assets.serving.schema import (
 
 MAX_REPORTED_PROBLEMS = 20
 INLINE_BODY_BYTES = 16 * 1024
-TRIM_AFTER_BYTES = 256 * 1024
 
 _ITEM = TypeAdapter(PredictItem)
 _TEXT = TypeAdapter(Text)
@@ -209,28 +208,15 @@ def validate_sentiment(body: bytes) -> list[str]:
     return _validate_each(_TEXT, texts, ["texts"])
 
 
-Validator = Callable[[bytes], list]
 
+def validated_or_rejected(validate, body: bytes) -> list | Rejected:
+    """`validate(body)`, or the Rejected it raised, returned without its traceback (for a worker thread).
 
-def _malloc_trim() -> Callable[[], None]:
-    try:
-        trim = ctypes.CDLL("libc.so.6").malloc_trim
-    except (OSError, AttributeError):  # not glibc: nothing to hand back
-        return lambda: None
-    return lambda: trim(0)
-
-
-_trim = _malloc_trim()
-
-
-def validate_large(validate: Validator, body: bytes) -> list:
-    """`validate(body)`, then the memory its parsed document held handed back to the system.
-
-    The parsed document of a large body (a 2 MB list of 600,000 numbers is ~30 MB of Python objects) is freed
-    when validation ends, but glibc keeps the pages: after issue 24's hostile minute a worker held 50 % more
-    memory than fresh. `malloc_trim` returns them (a few ms, in the validation thread)."""
+    Raised out of a worker thread, a rejection's traceback joined a reference cycle (the exception, its frames,
+    anyio's future) that kept the parsed document, 5 MB for a 2 MB body, alive until Python's next full
+    collection: 1,000 such bodies left a worker with 79 % more memory (`benchmarks/serving_memory.py`).
+    Without the traceback the frames, and the document, are freed as soon as validation ends."""
     try:
         return validate(body)
-    finally:
-        if len(body) >= TRIM_AFTER_BYTES:
-            _trim()
+    except Rejected as exc:
+        return exc.with_traceback(None)
