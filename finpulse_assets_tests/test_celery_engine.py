@@ -1,6 +1,7 @@
-"""The data assets of 3 tickers x 5 days through the Celery executor over two workers.
+"""The Celery executor: its selection and settings, what it refuses, and the data assets of 3 tickers x 5 days
+through it over two workers.
 
-Touches: the RabbitMQ broker at FINPULSE_CELERY_BROKER (default guest@127.0.0.1:5672) with a queue of this
+The last test touches: the RabbitMQ broker at FINPULSE_CELERY_BROKER (default guest@127.0.0.1:5672) with a queue of this
 test's own (deleted at the end); a throwaway Postgres database (FINPULSE_TEST_PG_URL's server) as the shared
 Dagster instance; a moto S3 server subprocess as the shared object store; two `dagster-celery worker start`
 process groups, each with its own working directory, DAGSTER_HOME and storage folder under tmp_path (stopped
@@ -19,7 +20,9 @@ from dagster import DagsterInstance, RunsFilter
 
 from finpulse_assets.definitions import DATA_ASSETS_JOB
 from finpulse_assets.engine.celery_worker import running_workers
-from finpulse_assets.engine.executor import CELERY, CelerySettings
+from finpulse_assets.definitions import build_definitions
+from finpulse_assets.engine.executor import BROKER_ENV, CELERY, DEFAULT, DEFAULT_BACKEND, CelerySettings, executor_name
+from finpulse_assets.runs.celery_runs import check_shared_storage
 from finpulse_assets.engine.step_workers import partition_writers
 from finpulse_assets.partitions import TICKER_RUN_TAG, key_for
 from finpulse_assets.runs.cli import materialize
@@ -33,6 +36,35 @@ TICKERS = ("AAA", "BBB", "CCC")
 START, END = "2024-03-04", "2024-03-09"  # 5 days
 DAYS = [date(2024, 3, d) for d in range(4, 9)]
 DATA_ASSETS = ("raw_tweets", "vader_labels", "raw_prices", "price_features")
+
+
+def test_the_jobs_use_the_executor_the_settings_name(monkeypatch):
+    settings = Settings(tickers=TICKERS, start=START, end=END)
+    assert build_definitions(settings, executor=CELERY).resolve_job_def(DATA_ASSETS_JOB).executor_def.name == \
+        "finpulse_celery"
+    assert build_definitions(settings, executor=DEFAULT).resolve_job_def(DATA_ASSETS_JOB).executor_def.name != \
+        "finpulse_celery"
+    monkeypatch.setenv("FINPULSE_EXECUTOR", "dask")
+    with pytest.raises(ValueError, match="FINPULSE_EXECUTOR='dask'"):
+        executor_name()
+
+
+def test_a_broker_from_the_environment_reaches_the_executor_as_a_reference_not_its_value(monkeypatch):
+    monkeypatch.setenv(BROKER_ENV, "pyamqp://finpulse:secret@rabbit:5672//")
+    monkeypatch.delenv("FINPULSE_CELERY_BACKEND", raising=False)
+    config = CelerySettings.from_env().executor_config()
+    assert config["broker"] == {"env": BROKER_ENV} and config["backend"] == DEFAULT_BACKEND
+
+
+def test_celery_runs_are_refused_without_a_shared_instance_and_object_store(tmp_path, monkeypatch):
+    settings = Settings(tickers=TICKERS, start=START, end=END, storage_dir=str(tmp_path / "storage"))
+    with DagsterInstance.ephemeral() as instance, pytest.raises(ValueError, match="persistent instance"):
+        materialize(settings, instance, [DATA_ASSETS_JOB], executor=CELERY)
+    monkeypatch.delenv("FINPULSE_S3_BUCKET", raising=False)
+    (tmp_path / "sqlite_home").mkdir()
+    with DagsterInstance.local_temp(str(tmp_path / "sqlite_home")) as instance, \
+            pytest.raises(ValueError, match="on Postgres"):
+        check_shared_storage(instance)
 
 
 @pytest.fixture
