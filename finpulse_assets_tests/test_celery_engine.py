@@ -68,13 +68,14 @@ def test_celery_runs_are_refused_without_a_shared_instance_and_object_store(tmp_
 
 
 @pytest.fixture
-def shared_env(s3_endpoint, monkeypatch):
+def shared_env(s3_endpoint, tmp_path, monkeypatch):
     """What the orchestrating process and every worker share: the instance's database, the bucket, the queue."""
     with temporary_database("celery") as url:
         tag = uuid.uuid4().hex[:8]
         env = {**s3_endpoint.env(create_bucket(s3_endpoint, f"celery-{tag}")), "FINPULSE_PG_URL": url,
                "FINPULSE_CELERY_QUEUE": f"finpulse-test-{tag}", "FINPULSE_EXECUTOR": CELERY,
-               "FINPULSE_MLFLOW_URI": "sqlite:///unused-mlflow.db"}  # prepare_home creates no MLflow database
+               # Set: prepare_home creates no MLflow database on the server.
+               "FINPULSE_MLFLOW_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
         for name, value in env.items():
             monkeypatch.setenv(name, value)
         yield env
