@@ -23,6 +23,7 @@ warnings.filterwarnings("ignore", category=PreviewWarning)
 
 from finpulse_assets.assets.bento import PACKAGING_JOB, build_bento_assets
 from finpulse_assets.deploy.bento_export import BentoExport
+from finpulse_assets.engine.executor import executor_for, executor_name
 from finpulse_assets.assets.drift import build_drift_assets
 from finpulse_assets.assets.embeddings import build_embedding_assets
 from finpulse_assets.assets.evaluation import build_evaluation_assets
@@ -69,8 +70,10 @@ EVALUATION_JOB = "evaluation_job"                # unpartitioned: evaluation
 RUN_ORDER = [*JOB_ORDER[:3], TEXT_MODEL_JOB, TEXT_FEATURES_JOB, *JOB_ORDER[3:]]
 
 
-def build_definitions(settings: Settings | None = None, resources: Mapping[str, object] | None = None) -> Definitions:
-    """`resources` replaces any of the default resources by key (tests pass fakes and temp stores)."""
+def build_definitions(settings: Settings | None = None, resources: Mapping[str, object] | None = None,
+                      executor: str | None = None) -> Definitions:
+    """`resources` replaces any of the default resources by key (tests pass fakes and temp stores);
+    `executor` names the jobs' executor (engine/executor.py; default: FINPULSE_EXECUTOR)."""
     settings = settings or Settings.from_env()
     monitoring = MonitoringSettings.from_env()
     partitions_def = ticker_day_partitions(settings)
@@ -133,6 +136,7 @@ def build_definitions(settings: Settings | None = None, resources: Mapping[str, 
             build_storage_reconciliation_sensor([a.key for a in ticker_day_assets]),
         ],
         resources=default_resources | dict(resources or {}),
+        executor=executor_for(executor or executor_name()),
     )
 
 

@@ -279,3 +279,18 @@ def test_helm_custom_run_launcher_and_compute_logs_have_their_config():
     assert logs["type"] == INSTANCE["compute_logs"]["class"] == "S3ComputeLogManager"
     assert logs["config"]["s3ComputeLogManager"]["prefix"] == INSTANCE["compute_logs"]["config"]["prefix"]
     assert INSTANCE["compute_logs"]["config"]["bucket"] == {"env": "FINPULSE_S3_BUCKET"}
+
+
+def test_celery_workers_run_the_code_image_on_the_queue_the_code_server_sends_to():
+    from finpulse_assets.engine.executor import CELERY, EXECUTOR_ENV, QUEUE_ENV
+
+    config_map, workers = yaml.safe_load_all((DEPLOY / "celery-workers.yaml").read_text())
+    assert config_map["data"][EXECUTOR_ENV] == CELERY and config_map["data"][QUEUE_ENV]
+    container = workers["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == MADE_CODE_IMAGE
+    command = " ".join(container["args"])
+    assert "dagster-celery worker start -A dagster_celery.app" in command and f'-q "${QUEUE_ENV}"' in command
+    assert {"configMapRef": {"name": config_map["metadata"]["name"]}} in container["envFrom"]
+    user = _user_deployment()
+    assert {"name": config_map["metadata"]["name"], "optional": True} in user["envConfigMaps"]
+    assert yaml.safe_load((DEPLOY / "helm" / "values-celery.yaml").read_text())["rabbitmq"]["enabled"] is True

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -52,15 +53,19 @@ def create_bucket(endpoint: S3Endpoint, bucket: str) -> str:
 @contextmanager
 def s3_server() -> Iterator[S3Endpoint]:
     port = free_port()
+    # A file, not a pipe: moto logs every request to stderr, and a pipe nobody reads fills after a few
+    # hundred requests and then blocks the server mid-request.
+    log = tempfile.TemporaryFile()
     process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                               stdout=subprocess.DEVNULL, stderr=log)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:
             if process.poll() is not None:
+                log.seek(0)
                 raise RuntimeError(f"moto server exited with {process.returncode}: "
-                                   f"{process.stderr.read().decode(errors='replace')[-2000:]}")
+                                   f"{log.read().decode(errors='replace')[-2000:]}")
             try:
                 urllib.request.urlopen(f"{url}/moto-api/", timeout=1).close()
                 break
@@ -76,4 +81,4 @@ def s3_server() -> Iterator[S3Endpoint]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-        process.stderr.close()
+        log.close()

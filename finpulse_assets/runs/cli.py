@@ -41,12 +41,14 @@ from finpulse_assets.definitions import (
     RUN_ORDER,
     build_definitions,
 )
+from finpulse_assets.engine.executor import CELERY, DEFAULT, executor_name
 from finpulse_assets.runs.dead_runs import mark_dead_cli_runs, process_tags
 from finpulse_assets.partitions import TICKER_RUN_TAG, range_tags, ticker_partitions
 from finpulse_assets.runs.progress import Progress
 from finpulse_assets.runs.launch import Stopped, execute_job, exit_process, stop_on_signals, stop_requested
 from finpulse_assets.settings import Settings
 from finpulse_assets.runs.ticker_runs import RunOutcome, TickerRunPool, default_workers, outcome_of
+from finpulse_assets.runs.celery_runs import check_shared_storage, runs_in_flight
 
 # Jobs run over only the last N days of the window: a drift report costs 2-3 s (Evidently renders its HTML
 # while it computes), so the demo reports its last six weeks, where the regime shift shows; a UI backfill
@@ -80,7 +82,7 @@ def register_tickers(instance: DagsterInstance, tickers) -> list[str]:
 
 def materialize(settings: Settings, instance: DagsterInstance, jobs: Sequence[str] = tuple(JOB_ORDER),
                 run_config: Mapping[str, Mapping] | None = None, resources: Mapping[str, object] | None = None,
-                progress: Progress | None = None, workers: int = 1) -> dict:
+                progress: Progress | None = None, workers: int = 1, executor: str | None = None) -> dict:
     """Run `jobs` (in JOB_ORDER) for every configured ticker; returns the summary `print_summary` prints.
 
     run_config: {asset name: its config dict}; each job gets the entries of its own assets.
@@ -88,12 +90,17 @@ def materialize(settings: Settings, instance: DagsterInstance, jobs: Sequence[st
     workers: processes for a partitioned stage's per-ticker runs (ticker_runs.py); they load the instance of
     $DAGSTER_HOME and the definitions of `settings`, so more than 1 needs a persistent instance and no
     `resources` override. 1: every run in this process, one after another.
+    executor: "celery" sends the partitioned stages' steps to Celery workers instead (runs/celery_runs.py;
+    default: FINPULSE_EXECUTOR), FINPULSE_CELERY_RUNS runs at a time; the unpartitioned stages still run in
+    this process.
     """
-    if workers > 1 and (resources is not None or not instance.is_persistent):
-        raise ValueError("materialize: workers > 1 needs the persistent instance of $DAGSTER_HOME and the "
-                         "definitions' own resources (worker processes load both themselves)")
+    executor = executor or executor_name()
+    if (workers > 1 or executor == CELERY) and (resources is not None or not instance.is_persistent):
+        raise ValueError("materialize: worker processes (workers > 1, or the celery executor) need the persistent "
+                         "instance of $DAGSTER_HOME and the definitions' own resources (they load both themselves)")
     progress = progress or Progress()
-    defs = build_definitions(settings, resources)
+    # The runs of this process execute in it: the Celery executor only where celery_runs.py orchestrates.
+    defs = build_definitions(settings, resources, executor=DEFAULT)
     register_tickers(instance, settings.tickers)
     first = pd.Timestamp(settings.start).date()
     last = (pd.Timestamp(settings.end) - pd.Timedelta(days=1)).date()
@@ -109,6 +116,8 @@ def materialize(settings: Settings, instance: DagsterInstance, jobs: Sequence[st
                                   first, last, tweets_may_lack=bool((run_config or {}).get("raw_tweets", {})
                                                                     .get("allow_shrink")))
         failure = f"{DATA_ASSETS_JOB}: {input_failure(problems)}" if problems else None
+    if executor == CELERY:
+        check_shared_storage(instance)
     pool: TickerRunPool | None = None
     # Every run of this command carries it: a stop cancels the runs a killed worker left open.
     session = {"finpulse/cli_session": uuid.uuid4().hex}
@@ -133,9 +142,12 @@ def materialize(settings: Settings, instance: DagsterInstance, jobs: Sequence[st
             run_config_of_job = {**CONSOLE_LOGS, "ops": ops}
             runs = [(t, {**tags, **process_tags(), **session, **({TICKER_RUN_TAG: t} if t else {})})
                     for t, tags in runs]
-            if pool is None and workers > 1 and len(runs) > 1:
-                pool = TickerRunPool(settings, min(workers, len(settings.tickers)))
-            if pool is not None and len(runs) > 1:
+            pooled = job_name in PARTITIONED_JOBS and (executor == CELERY or (workers > 1 and len(runs) > 1))
+            if pool is None and pooled:
+                # With Celery, the pool's processes orchestrate runs whose steps execute on the Celery workers.
+                pool = TickerRunPool(settings, min(runs_in_flight() if executor == CELERY else workers,
+                                                   len(settings.tickers)), executor)
+            if pooled:
                 outcomes = pool.run_all(job_name, runs, run_config_of_job, progress.advance)
             else:
                 outcomes = []

@@ -5,7 +5,9 @@ lock (storage/concurrency.py), so they may run at once, as the queued deployment
 worker process (spawned: the parent may hold torch and ONNX Runtime thread pools, which a fork
 would copy half-initialized) loads the definitions and the instance of $DAGSTER_HOME once and
 executes the runs it is given with the in-process executor; it sends one progress unit per asset
-materialization and returns what the summary needs (`RunOutcome`, plain data).
+materialization and returns what the summary needs (`RunOutcome`, plain data). With the Celery
+executor (celery_runs.py) a worker process only orchestrates its runs: their steps execute on Celery
+workers, whose events this process does not store, so it sends a run's units when the run ends.
 
 Stopping: each worker has a process group of its own, so a stop signal reaches the parent, whose
 `stop()` cancels the queued runs and sends the workers SIGTERM: a worker's run is canceled
@@ -33,6 +35,7 @@ from finpulse_assets.runs.cpu_share import (
     worker_cores,
     worker_share,
 )
+from finpulse_assets.engine.executor import CELERY, DEFAULT
 from finpulse_assets.settings import Settings
 
 
@@ -72,7 +75,7 @@ def default_workers() -> int:
 _worker: dict = {}
 
 
-def _init_worker(settings: Settings, units, cores: int) -> None:
+def _init_worker(settings: Settings, units, cores: int, executor: str) -> None:
     # A process group of its own: a terminal's Ctrl-C reaches the parent alone, which stops the workers
     # with SIGTERM; the helper processes Dagster starts for a run's logs (tail, watch_orphans) then end
     # with the run instead of each printing a KeyboardInterrupt traceback.
@@ -91,7 +94,8 @@ def _init_worker(settings: Settings, units, cores: int) -> None:
     _worker["stop"] = stop_on_signals(raise_when_idle=False)
     _worker["stop"].__enter__()
 
-    _worker.update(defs=build_definitions(settings), instance=DagsterInstance.get(), units=units)
+    _worker.update(defs=build_definitions(settings, executor=DEFAULT), instance=DagsterInstance.get(), units=units,
+                   settings=settings, executor=executor)
 
 
 def _execute(job_name: str, run_config: Mapping, tags: Mapping[str, str], ticker: str) -> RunOutcome:
@@ -103,23 +107,38 @@ def _execute(job_name: str, run_config: Mapping, tags: Mapping[str, str], ticker
         if entry.dagster_event is not None and entry.dagster_event.event_type_value == "ASSET_MATERIALIZATION":
             units.put(1)
 
-    job = _worker["defs"].resolve_job_def(job_name)
     try:
+        if _worker["executor"] == CELERY:
+            return _orchestrated(job_name, run_config, tags, ticker)
+        job = _worker["defs"].resolve_job_def(job_name)
         return outcome_of(execute_job(job, _worker["instance"], run_config, tags, on_event=on_event), ticker)
     except Stopped as stop:
         return RunOutcome(ticker, False, f"stopped by {stop}", stopped=True)
 
 
+def _orchestrated(job_name: str, run_config: Mapping, tags: Mapping[str, str], ticker: str) -> RunOutcome:
+    from finpulse_assets.runs.celery_runs import execute_on_celery
+    from finpulse_assets.runs.launch import Stopped, stop_requested
+
+    if stop_requested():
+        raise Stopped(stop_requested())
+    outcome = outcome_of(execute_on_celery(job_name, _worker["settings"], _worker["instance"], run_config, tags),
+                         ticker)
+    _worker["units"].put(len(outcome.materializations))
+    return outcome
+
+
 class TickerRunPool:
     """Worker processes for the runs of partitioned stages; `run_all` returns outcomes in ticker order."""
 
-    def __init__(self, settings: Settings, workers: int):
+    def __init__(self, settings: Settings, workers: int, executor: str = DEFAULT):
         context = multiprocessing.get_context("spawn")
         # A plain queue, no manager process: a SIGTERM to the process group would kill a manager
         # while the workers still report to it.
         self._units = context.Queue()
         self._pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
-                                         initargs=(settings, self._units, worker_cores() or worker_share(workers)))
+                                         initargs=(settings, self._units, worker_cores() or worker_share(workers),
+                                                   executor))
 
     def run_all(self, job_name: str, runs: list[tuple[str, Mapping[str, str]]], run_config: Mapping,
                 advance: Callable[[int], None]) -> list[RunOutcome]:

@@ -3,7 +3,8 @@
     FINPULSE_PG_URL unset   DAGSTER_HOME/dagster.yaml = telemetry off (SQLite files in DAGSTER_HOME)
     FINPULSE_PG_URL set     DAGSTER_HOME/dagster.yaml = deployments/dagster-postgres.yaml (runs, events,
                             schedules in that database); MLflow's tracking store in <database>_mlflow on
-                            the same server unless FINPULSE_MLFLOW_URI names another
+                            the same server unless FINPULSE_MLFLOW_URI names another; with
+                            FINPULSE_EXECUTOR=celery and FINPULSE_S3_BUCKET, step logs in the object store
 
 `python -m finpulse_assets.storage.instance prepare` (what make runs) writes DAGSTER_HOME/dagster.yaml,
 creates the Postgres databases when missing, and refuses to point a DAGSTER_HOME that holds SQLite
@@ -119,6 +120,16 @@ def ensure_database(url: str) -> bool:
         engine.dispose()
 
 
+def celery_instance_yaml() -> str:
+    """With FINPULSE_EXECUTOR=celery and an object store: step logs go there (engine/compute_logs.py)."""
+    from finpulse_assets.engine.compute_logs import s3_compute_logs_yaml
+    from finpulse_assets.engine.executor import CELERY, executor_name
+    from finpulse_assets.storage.object_storage import ObjectStorage
+
+    objects = ObjectStorage.from_env()
+    return s3_compute_logs_yaml(objects) if executor_name() == CELERY and objects is not None else ""
+
+
 def _holds_sqlite_runs(home: Path) -> bool:
     return (home / "history" / "runs.db").exists() or (home / "storage").exists()
 
@@ -127,7 +138,8 @@ def prepare_home(home: Path, url: str = "") -> str:
     """Writes home/dagster.yaml for `url` (Postgres) or SQLite; returns a one-line description."""
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
-    wanted = POSTGRES_INSTANCE_YAML.read_text() + RUN_MONITORING_YAML if url else SQLITE_INSTANCE_YAML
+    wanted = POSTGRES_INSTANCE_YAML.read_text() + RUN_MONITORING_YAML + celery_instance_yaml() if url \
+        else SQLITE_INSTANCE_YAML
     current = config.read_text() if config.exists() else None
     current_is_pg = current is not None and "postgres" in current
     if url and _holds_sqlite_runs(home) and not current_is_pg:
