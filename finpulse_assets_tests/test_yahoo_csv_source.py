@@ -3,7 +3,6 @@
 import os
 from datetime import date
 
-import pandas as pd
 import pytest
 
 from finpulse_assets.sources.cleaning import clean_prices
