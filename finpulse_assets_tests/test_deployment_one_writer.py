@@ -1,0 +1,186 @@
+"""The deployment's run queue and run retries with a real daemon (daemon_support.py).
+
+One writer per ticker: a backfill of 2 days x 3 tickers (Dagster makes it 2 runs, each over all three
+tickers) launched together with a CLI-style run of one of those tickers; no two runs writing one ticker
+may be in progress at once (run start and end times from the instance), and every partition is
+materialized once by the run that asked for it. A killed run: its worker is SIGKILLed while its second
+asset runs; the daemon retries it from the failure, so the first asset, committed before the kill, is not
+written again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from dagster import AssetKey, AssetRecordsFilter, DagsterInstance, DagsterRunStatus, RunsFilter
+
+from finpulse_assets.dagster_private import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+    BulkActionStatus,
+    PartitionBackfill,
+)
+from finpulse_assets.partitions import TICKER_RUN_TAG, key_for, parse_key, ticker_partitions
+from finpulse_assets.runs.ticker_queue import WRITES_TAG_PREFIX
+from finpulse_assets_tests.daemon_support import running_daemon, wait_for
+
+TICKERS = ["AAA", "BBB", "CCC"]
+DAYS = ["2024-01-01", "2024-01-02"]
+
+DEFS = """
+import json, os, time
+from dagster import (DailyPartitionsDefinition, Definitions, MaterializeResult, MultiPartitionsDefinition, asset,
+                     define_asset_job, in_process_executor)
+from finpulse_assets.partitions import TICKER_DAY_BACKFILL_POLICY, ticker_partitions
+
+parts = MultiPartitionsDefinition({"date": DailyPartitionsDefinition("2024-01-01", end_date="2024-01-05"),
+                                   "ticker": ticker_partitions})
+
+
+def note(**fields):
+    with open(os.environ["WRITERS_LOG"], "a") as out:
+        out.write(json.dumps(fields) + "\\n")
+
+
+@asset(partitions_def=parts, backfill_policy=TICKER_DAY_BACKFILL_POLICY)
+def written(context):
+    note(asset="written", run=context.run_id, keys=sorted(context.partition_keys))
+    time.sleep(2)  # long enough for runs that were let start together to overlap
+    return MaterializeResult()
+
+
+@asset
+def committed(context):
+    note(asset="committed", run=context.run_id)
+
+
+@asset(deps=[committed])
+def killed(context):
+    note(asset="killed", run=context.run_id, pid=os.getpid())
+    marker = os.environ["KILL_MARKER"]
+    if not os.path.exists(marker):  # the first attempt waits to be killed; the retry finishes
+        with open(marker, "w") as out:
+            out.write(str(os.getpid()))
+        time.sleep(600)
+
+
+defs = Definitions(assets=[written, committed, killed], executor=in_process_executor,
+                   jobs=[define_asset_job("written_job", [written], partitions_def=parts),
+                         define_asset_job("kill_job", [committed, killed])])
+"""
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("one_writer")
+    env = {"WRITERS_LOG": str(tmp / "notes.jsonl"), "KILL_MARKER": str(tmp / "killed.pid")}
+    with running_daemon(tmp, DEFS, env) as (home, workspace, full_env):
+        with DagsterInstance.from_config(str(home)) as instance:
+            instance.add_dynamic_partitions(ticker_partitions.name, TICKERS)
+            yield instance, workspace, full_env, tmp
+
+
+def _notes(tmp: Path) -> list[dict]:
+    path = tmp / "notes.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def _launch(workspace: Path, env: dict, job: str, tags: dict[str, str]) -> None:
+    """`dagster job launch`: what an operator's script does; the run goes through the queue."""
+    done = subprocess.run([str(Path(sys.executable).with_name("dagster")), "job", "launch", "-w", str(workspace),
+                           "-j", job, "--tags", json.dumps(tags)], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+def _asset_backfill(instance: DagsterInstance, tmp: Path, keys: list[str]) -> str:
+    sys.path.insert(0, str(tmp))
+    try:
+        from writers_defs import defs
+    finally:
+        sys.path.remove(str(tmp))
+    backfill_id = f"writers{int(time.time())}"
+    instance.add_backfill(PartitionBackfill.from_asset_partitions(
+        backfill_id=backfill_id, asset_graph=defs.resolve_asset_graph(), partition_names=keys,
+        asset_selection=[AssetKey("written")], backfill_timestamp=time.time(), tags={},
+        dynamic_partitions_store=instance, all_partitions=False, title="one writer", description=None,
+        run_config=None))
+    return backfill_id
+
+
+def _overlaps(records, notes: list[dict]) -> list[tuple[str, str, str]]:
+    """(ticker, run, run) for every two runs that wrote one ticker (as the asset noted it) while both were in
+    progress (their start..end times in the instance overlap)."""
+    wrote = {n["run"]: {parse_key(k).ticker for k in n["keys"]} for n in notes if n["asset"] == "written"}
+    by_ticker: dict[str, list] = {}
+    for record in records:
+        for ticker in wrote.get(record.dagster_run.run_id, ()):
+            by_ticker.setdefault(ticker, []).append(record)
+    found = []
+    for ticker, runs in by_ticker.items():
+        runs.sort(key=lambda r: r.start_time)
+        for before, after in zip(runs, runs[1:]):
+            if after.start_time < before.end_time:
+                found.append((ticker, before.dagster_run.run_id, after.dagster_run.run_id))
+    return found
+
+
+def test_a_backfill_over_several_tickers_and_a_cli_run_never_write_one_ticker_at_once(daemon):
+    instance, workspace, env, tmp = daemon
+    backfill_keys = [key_for(t, parse_key(f"{d}|{t}").day) for d in DAYS for t in TICKERS]
+    backfill_id = _asset_backfill(instance, tmp, backfill_keys)
+    cli_tags = {ASSET_PARTITION_RANGE_START_TAG: f"{DAYS[0]}|BBB", ASSET_PARTITION_RANGE_END_TAG: f"{DAYS[1]}|BBB",
+                TICKER_RUN_TAG: "BBB", "finpulse/launched_by": "cli"}
+    _launch(workspace, env, "written_job", cli_tags)
+
+    wait_for("the backfill", lambda: instance.get_backfill(backfill_id).status == BulkActionStatus.COMPLETED_SUCCESS,
+             timeout=240)
+    cli = wait_for("the CLI-style run", lambda: [r for r in instance.get_runs(RunsFilter(tags={"finpulse/launched_by": "cli"}))
+                                                  if r.is_finished], timeout=240)
+    records = instance.get_run_records(RunsFilter(job_name="written_job")) + instance.get_run_records(
+        RunsFilter(tags={"dagster/backfill": backfill_id}))
+    assert all(r.dagster_run.status == DagsterRunStatus.SUCCESS for r in records), [
+        (r.dagster_run.run_id, r.dagster_run.status) for r in records]
+    backfill_runs = [r for r in records if r.dagster_run.tags.get("dagster/backfill") == backfill_id]
+    # Dagster groups 2 days x 3 tickers by day: each run covers every ticker, which a per-value tag could not limit.
+    assert len(backfill_runs) == 2
+    assert _overlaps(records, _notes(tmp)) == []
+    assert all(sum(k.startswith(WRITES_TAG_PREFIX) for k in r.dagster_run.tags) == 3 for r in backfill_runs)
+    assert cli[0].tags[f"{WRITES_TAG_PREFIX}BBB"] == "true"
+
+    events = instance.fetch_materializations(AssetRecordsFilter(asset_key=AssetKey("written")), limit=100).records
+    by_run = {r.dagster_run.run_id: r.dagster_run for r in records}
+    written_by = Counter((e.partition_key, by_run[e.run_id].tags.get("dagster/backfill", "cli")) for e in events)
+    assert written_by == Counter({**{(k, backfill_id): 1 for k in backfill_keys},
+                                  **{(f"{d}|BBB", "cli"): 1 for d in DAYS}})
+
+
+def test_a_killed_run_is_retried_from_its_failure_without_writing_twice(daemon):
+    instance, workspace, env, tmp = daemon
+    _launch(workspace, env, "kill_job", {})
+    marker = tmp / "killed.pid"
+    pid = int(wait_for("the second asset to start", lambda: marker.exists() and marker.read_text(), timeout=180))
+    killed_at = time.monotonic()
+    os.kill(pid, signal.SIGKILL)  # the run worker (in-process executor): the crash of a pod or a machine
+
+    def retried():
+        runs = instance.get_runs(RunsFilter(job_name="kill_job"))
+        return runs if len(runs) == 2 and all(r.is_finished for r in runs) else None
+
+    retry, first = wait_for("the retry to finish", retried, timeout=180)
+    print(f"\nkilled run retried and finished {time.monotonic() - killed_at:.1f}s after the kill")
+    assert first.status == DagsterRunStatus.FAILURE and retry.status == DagsterRunStatus.SUCCESS
+    assert retry.parent_run_id == first.run_id and retry.tags.get("dagster/retry_number") == "1"
+    assert list(retry.step_keys_to_execute or []) == ["killed"]  # from the failure: `committed` is not run again
+    ran = Counter(n["asset"] for n in _notes(tmp) if n["run"] in {first.run_id, retry.run_id})
+    assert ran == {"committed": 1, "killed": 2}
+    for asset, runs in {"committed": [first.run_id], "killed": [retry.run_id]}.items():
+        events = instance.fetch_materializations(AssetKey(asset), limit=10).records
+        assert [e.run_id for e in events] == runs, asset
