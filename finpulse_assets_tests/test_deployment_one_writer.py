@@ -30,7 +30,9 @@ from finpulse_assets.dagster_private import (
 )
 from finpulse_assets.partitions import TICKER_RUN_TAG, key_for, parse_key, ticker_partitions
 from finpulse_assets.runs.ticker_queue import WRITES_TAG_PREFIX
+from finpulse_assets.storage.instance import PG_URL_ENV
 from finpulse_assets_tests.daemon_support import running_daemon, wait_for
+from finpulse_assets_tests.postgres_support import temporary_database
 
 TICKERS = ["AAA", "BBB", "CCC"]
 DAYS = ["2024-01-01", "2024-01-02"]
@@ -39,6 +41,7 @@ DEFS = """
 import json, os, time
 from dagster import (DailyPartitionsDefinition, Definitions, MaterializeResult, MultiPartitionsDefinition, asset,
                      define_asset_job, in_process_executor)
+from finpulse_assets.deploy.run_isolation import end_with_run_worker
 from finpulse_assets.partitions import TICKER_DAY_BACKFILL_POLICY, ticker_partitions
 
 parts = MultiPartitionsDefinition({"date": DailyPartitionsDefinition("2024-01-01", end_date="2024-01-05"),
@@ -57,35 +60,45 @@ def written(context):
     return MaterializeResult()
 
 
-@asset
+@asset(partitions_def=parts, backfill_policy=TICKER_DAY_BACKFILL_POLICY)
 def committed(context):
-    note(asset="committed", run=context.run_id)
+    note(asset="committed", run=context.run_id, keys=sorted(context.partition_keys))
+    return MaterializeResult()
 
 
-@asset(deps=[committed])
+@asset(partitions_def=parts, backfill_policy=TICKER_DAY_BACKFILL_POLICY, deps=[committed])
 def killed(context):
-    note(asset="killed", run=context.run_id, pid=os.getpid())
-    marker = os.environ["KILL_MARKER"]
-    if not os.path.exists(marker):  # the first attempt waits to be killed; the retry finishes
+    end_with_run_worker()  # what the Delta IO manager does in every step process
+    note(asset="killed", run=context.run_id, keys=sorted(context.partition_keys))
+    ticker = context.partition_keys[0].split("|")[1]
+    marker = os.path.join(os.environ["KILL_DIR"], ticker + ".pid")
+    if not os.path.exists(marker):  # the first attempt waits for its run worker to be killed; the retry finishes
         with open(marker, "w") as out:
-            out.write(str(os.getpid()))
+            out.write(str(os.getppid()))
         time.sleep(600)
+    return MaterializeResult()
 
 
-defs = Definitions(assets=[written, committed, killed], executor=in_process_executor,
-                   jobs=[define_asset_job("written_job", [written], partitions_def=parts),
-                         define_asset_job("kill_job", [committed, killed])])
+# Backfills run on the multiprocess executor (Dagster's default, the deployment's): a step per process.
+defs = Definitions(assets=[written, committed, killed],
+                   jobs=[define_asset_job("written_job", [written], partitions_def=parts,
+                                          executor_def=in_process_executor)])
 """
 
 
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("one_writer")
-    env = {"WRITERS_LOG": str(tmp / "notes.jsonl"), "KILL_MARKER": str(tmp / "killed.pid")}
-    with running_daemon(tmp, DEFS, env) as (home, workspace, full_env):
-        with DagsterInstance.from_config(str(home)) as instance:
-            instance.add_dynamic_partitions(ticker_partitions.name, TICKERS)
-            yield instance, workspace, full_env, tmp
+    env = {"WRITERS_LOG": str(tmp / "notes.jsonl"), "KILL_DIR": str(tmp)}
+    with temporary_database("one_writer") as url, running_daemon(tmp, DEFS, env, url) as (home, workspace, full_env):
+        monkeypatch = pytest.MonkeyPatch()
+        monkeypatch.setenv(PG_URL_ENV, url)  # the instance's storage block reads it
+        try:
+            with DagsterInstance.from_config(str(home)) as instance:
+                instance.add_dynamic_partitions(ticker_partitions.name, TICKERS)
+                yield instance, workspace, full_env, tmp
+        finally:
+            monkeypatch.undo()
 
 
 def _notes(tmp: Path) -> list[dict]:
@@ -100,16 +113,16 @@ def _launch(workspace: Path, env: dict, job: str, tags: dict[str, str]) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
 
 
-def _asset_backfill(instance: DagsterInstance, tmp: Path, keys: list[str]) -> str:
+def _asset_backfill(instance: DagsterInstance, tmp: Path, keys: list[str], assets: list[str]) -> str:
     sys.path.insert(0, str(tmp))
     try:
         from writers_defs import defs
     finally:
         sys.path.remove(str(tmp))
-    backfill_id = f"writers{int(time.time())}"
+    backfill_id = f"{assets[-1]}{int(time.time())}"
     instance.add_backfill(PartitionBackfill.from_asset_partitions(
         backfill_id=backfill_id, asset_graph=defs.resolve_asset_graph(), partition_names=keys,
-        asset_selection=[AssetKey("written")], backfill_timestamp=time.time(), tags={},
+        asset_selection=[AssetKey(a) for a in assets], backfill_timestamp=time.time(), tags={},
         dynamic_partitions_store=instance, all_partitions=False, title="one writer", description=None,
         run_config=None))
     return backfill_id
@@ -135,7 +148,7 @@ def _overlaps(records, notes: list[dict]) -> list[tuple[str, str, str]]:
 def test_a_backfill_over_several_tickers_and_a_cli_run_never_write_one_ticker_at_once(daemon):
     instance, workspace, env, tmp = daemon
     backfill_keys = [key_for(t, parse_key(f"{d}|{t}").day) for d in DAYS for t in TICKERS]
-    backfill_id = _asset_backfill(instance, tmp, backfill_keys)
+    backfill_id = _asset_backfill(instance, tmp, backfill_keys, ["written"])
     cli_tags = {ASSET_PARTITION_RANGE_START_TAG: f"{DAYS[0]}|BBB", ASSET_PARTITION_RANGE_END_TAG: f"{DAYS[1]}|BBB",
                 TICKER_RUN_TAG: "BBB", "finpulse/launched_by": "cli"}
     _launch(workspace, env, "written_job", cli_tags)
@@ -162,25 +175,32 @@ def test_a_backfill_over_several_tickers_and_a_cli_run_never_write_one_ticker_at
                                   **{(f"{d}|BBB", "cli"): 1 for d in DAYS}})
 
 
-def test_a_killed_run_is_retried_from_its_failure_without_writing_twice(daemon):
+def test_a_killed_backfill_run_is_retried_from_its_failure_without_writing_twice(daemon):
     instance, workspace, env, tmp = daemon
-    _launch(workspace, env, "kill_job", {})
-    marker = tmp / "killed.pid"
+    ticker = "AAA"
+    keys = [f"{day}|{ticker}" for day in DAYS]
+    backfill_id = _asset_backfill(instance, tmp, keys, ["committed", "killed"])
+    runs_of_test = RunsFilter(tags={"dagster/backfill": backfill_id})
+    marker = tmp / f"{ticker}.pid"
     pid = int(wait_for("the second asset to start", lambda: marker.exists() and marker.read_text(), timeout=180))
     killed_at = time.monotonic()
-    os.kill(pid, signal.SIGKILL)  # the run worker (in-process executor): the crash of a pod or a machine
+    os.kill(pid, signal.SIGKILL)  # the run worker, as the crash of a pod or a machine would; its steps end with it
 
     def retried():
-        runs = instance.get_runs(RunsFilter(job_name="kill_job"))
+        runs = instance.get_runs(runs_of_test)
         return runs if len(runs) == 2 and all(r.is_finished for r in runs) else None
 
     retry, first = wait_for("the retry to finish", retried, timeout=180)
-    print(f"\nkilled run retried and finished {time.monotonic() - killed_at:.1f}s after the kill")
+    print(f"\nkilled backfill run retried and finished {time.monotonic() - killed_at:.1f}s after the kill")
     assert first.status == DagsterRunStatus.FAILURE and retry.status == DagsterRunStatus.SUCCESS
     assert retry.parent_run_id == first.run_id and retry.tags.get("dagster/retry_number") == "1"
     assert list(retry.step_keys_to_execute or []) == ["killed"]  # from the failure: `committed` is not run again
     ran = Counter(n["asset"] for n in _notes(tmp) if n["run"] in {first.run_id, retry.run_id})
     assert ran == {"committed": 1, "killed": 2}
-    for asset, runs in {"committed": [first.run_id], "killed": [retry.run_id]}.items():
-        events = instance.fetch_materializations(AssetKey(asset), limit=10).records
-        assert [e.run_id for e in events] == runs, asset
+    for asset, run in {"committed": first.run_id, "killed": retry.run_id}.items():
+        events = instance.fetch_materializations(AssetKey(asset), limit=100).records
+        assert sorted((e.partition_key, e.run_id) for e in events if e.partition_key in keys) == [
+            (k, run) for k in keys], asset
+    wait_for("the backfill", lambda: instance.get_backfill(backfill_id).status != BulkActionStatus.REQUESTED,
+             timeout=60)
+    assert instance.get_backfill(backfill_id).status == BulkActionStatus.COMPLETED_SUCCESS
