@@ -10,18 +10,22 @@ another run writing one of its tickers is in progress. A per-value limit on one 
 run over several tickers would need several values of it.
 
 Runs that do not pass through the queue count too: the daemon counts every run in progress, and the CLI
-tags its in-process runs the same way (`writer_tags`).
+tags its in-process runs the same way (`writer_tags`). The CLI in turn waits, before it starts a run, until
+no run in progress writes its tickers (`wait_for_writers`). What is left: a queued run the daemon starts in
+the second between that check and the CLI's run being STARTED.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
-from dagster import QueuedRunCoordinator, SubmitRunContext
+from dagster import DagsterInstance, DagsterRunStatus, QueuedRunCoordinator, RunsFilter, SubmitRunContext
 
 from finpulse_assets.partitions import TICKER_RUN_TAG, parse_key, ticker_partitions
 
 WRITES_TAG_PREFIX = "finpulse/writes/"
+IN_PROGRESS = [DagsterRunStatus.STARTING, DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING]
 
 
 def writer_tags(tickers: Iterable[str]) -> dict[str, str]:
@@ -51,6 +55,25 @@ def written_tickers(tags: Mapping[str, str], known: Sequence[str]) -> set[str]:
     return {tags[TICKER_RUN_TAG]} if TICKER_RUN_TAG in tags else set()
 
 
+def writers_in_progress(instance: DagsterInstance, tags: Mapping[str, str]) -> list[str]:
+    """Ids of the runs in progress that write one of the tickers `tags` (writer_tags) name."""
+    found = []
+    for key in sorted(k for k in tags if k.startswith(WRITES_TAG_PREFIX)):
+        found += [r.run_id for r in instance.get_runs(RunsFilter(statuses=IN_PROGRESS, tags={key: "true"}))]
+    return sorted(set(found))
+
+
+def wait_for_writers(instance: DagsterInstance, tags: Mapping[str, str], poll_seconds: float = 2.0,
+                     on_wait: Callable[[list[str]], None] | None = None) -> None:
+    """Return once no run in progress writes a ticker of `tags`; `on_wait(run_ids)` is told what it waits for."""
+    waiting_for = writers_in_progress(instance, tags)
+    while waiting_for:
+        if on_wait is not None:
+            on_wait(waiting_for)
+        time.sleep(poll_seconds)
+        waiting_for = writers_in_progress(instance, tags)
+
+
 class TickerRunCoordinator(QueuedRunCoordinator):
     """QueuedRunCoordinator that tags each run with the tickers it writes and limits each ticker to one run."""
 
@@ -59,7 +82,10 @@ class TickerRunCoordinator(QueuedRunCoordinator):
 
     def submit_run(self, context: SubmitRunContext):
         run = context.dagster_run
-        tags = writer_tags(written_tickers(run.tags, self._tickers()))
+        tickers = written_tickers(run.tags, self._tickers())
+        tags = writer_tags(tickers)
+        if len(tickers) == 1:  # the UI's runs list filters by it, as for the CLI's and the sensor's runs
+            tags[TICKER_RUN_TAG] = next(iter(tickers))
         if tags:
             self._instance.add_run_tags(run.run_id, tags)
             run = self._instance.get_run_by_id(run.run_id)
