@@ -20,7 +20,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from dagster import AssetKey, AssetRecordsFilter, DagsterInstance, DagsterRunStatus, RunsFilter
+from dagster import AssetKey, AssetRecordsFilter, DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
 
 from finpulse_assets.dagster_private import (
     ASSET_PARTITION_RANGE_END_TAG,
@@ -191,7 +191,9 @@ def test_a_killed_backfill_run_is_retried_from_its_failure_without_writing_twice
         return runs if len(runs) == 2 and all(r.is_finished for r in runs) else None
 
     retry, first = wait_for("the retry to finish", retried, timeout=180)
-    print(f"\nkilled backfill run retried and finished {time.monotonic() - killed_at:.1f}s after the kill")
+    failure = instance.all_logs(first.run_id, of_type=DagsterEventType.RUN_FAILURE)[-1]
+    print(f"\nkilled backfill run failed with {failure.dagster_event.message!r}; "
+          f"retried and finished {time.monotonic() - killed_at:.1f}s after the kill")
     assert first.status == DagsterRunStatus.FAILURE and retry.status == DagsterRunStatus.SUCCESS
     assert retry.parent_run_id == first.run_id and retry.tags.get("dagster/retry_number") == "1"
     assert list(retry.step_keys_to_execute or []) == ["killed"]  # from the failure: `committed` is not run again
