@@ -34,6 +34,8 @@ from finpulse_assets.storage.instance import PG_URL_ENV
 from finpulse_assets_tests.daemon_support import running_daemon, wait_for
 from finpulse_assets_tests.postgres_support import temporary_database
 
+pytestmark = pytest.mark.slow
+
 TICKERS = ["AAA", "BBB", "CCC"]
 DAYS = ["2024-01-01", "2024-01-02"]
 
