@@ -1,9 +1,10 @@
 """The deployment's run queue and run retries with a real daemon (daemon_support.py).
 
-One writer per ticker: a backfill of 2 days x 3 tickers (Dagster makes it 2 runs, each over all three
-tickers) launched together with a CLI-style run of one of those tickers; no two runs writing one ticker
-may be in progress at once (run start and end times from the instance), and every partition is
-materialized once by the run that asked for it. A killed run: its worker is SIGKILLed while its second
+One writer per ticker: a CLI-style run of one ticker is held while it writes, and a backfill of 2 days x
+3 tickers is launched (Dagster makes it 2 runs, each over all three tickers); the backfill's runs must
+wait in the queue until the CLI-style run ends, no two runs writing one ticker may be in progress at once
+(run start and end times from the instance), and every partition is materialized once by the run that
+asked for it. A killed run: its worker is SIGKILLed while its second
 asset runs; the daemon retries it from the failure, so the first asset, committed before the kill, is not
 written again.
 """
@@ -28,7 +29,7 @@ from finpulse_assets.dagster_private import (
     BulkActionStatus,
     PartitionBackfill,
 )
-from finpulse_assets.partitions import TICKER_RUN_TAG, key_for, parse_key, ticker_partitions
+from finpulse_assets.partitions import TICKER_RUN_TAG, parse_key, ticker_partitions
 from finpulse_assets.runs.ticker_queue import WRITES_TAG_PREFIX
 from finpulse_assets.storage.instance import PG_URL_ENV
 from finpulse_assets_tests.daemon_support import running_daemon, wait_for
@@ -58,6 +59,9 @@ def note(**fields):
 @asset(partitions_def=parts, backfill_policy=TICKER_DAY_BACKFILL_POLICY)
 def written(context):
     note(asset="written", run=context.run_id, keys=sorted(context.partition_keys))
+    if context.run.tags.get("finpulse/launched_by") == "cli":  # held until the test has the backfill's runs queued
+        while not os.path.exists(os.path.join(os.environ["TEST_DIR"], "release")):
+            time.sleep(0.2)
     time.sleep(2)  # long enough for runs that were let start together to overlap
     return MaterializeResult()
 
@@ -73,7 +77,7 @@ def killed(context):
     end_with_run_worker()  # what the Delta IO manager does in every step process
     note(asset="killed", run=context.run_id, keys=sorted(context.partition_keys))
     ticker = context.partition_keys[0].split("|")[1]
-    marker = os.path.join(os.environ["KILL_DIR"], ticker + ".pid")
+    marker = os.path.join(os.environ["TEST_DIR"], ticker + ".pid")
     if not os.path.exists(marker):  # the first attempt waits for its run worker to be killed; the retry finishes
         with open(marker, "w") as out:
             out.write(str(os.getppid()))
@@ -91,7 +95,7 @@ defs = Definitions(assets=[written, committed, killed],
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("one_writer")
-    env = {"WRITERS_LOG": str(tmp / "notes.jsonl"), "KILL_DIR": str(tmp)}
+    env = {"WRITERS_LOG": str(tmp / "notes.jsonl"), "TEST_DIR": str(tmp)}
     with temporary_database("one_writer") as url, running_daemon(tmp, DEFS, env, url) as (home, workspace, full_env):
         monkeypatch = pytest.MonkeyPatch()
         monkeypatch.setenv(PG_URL_ENV, url)  # the instance's storage block reads it
@@ -149,11 +153,21 @@ def _overlaps(records, notes: list[dict]) -> list[tuple[str, str, str]]:
 
 def test_a_backfill_over_several_tickers_and_a_cli_run_never_write_one_ticker_at_once(daemon):
     instance, workspace, env, tmp = daemon
-    backfill_keys = [key_for(t, parse_key(f"{d}|{t}").day) for d in DAYS for t in TICKERS]
-    backfill_id = _asset_backfill(instance, tmp, backfill_keys, ["written"])
+    backfill_keys = [f"{d}|{t}" for d in DAYS for t in TICKERS]
     cli_tags = {ASSET_PARTITION_RANGE_START_TAG: f"{DAYS[0]}|BBB", ASSET_PARTITION_RANGE_END_TAG: f"{DAYS[1]}|BBB",
                 TICKER_RUN_TAG: "BBB", "finpulse/launched_by": "cli"}
     _launch(workspace, env, "written_job", cli_tags)
+    (cli_run,) = wait_for("the CLI-style run to write", lambda: [
+        r for r in instance.get_runs(RunsFilter(tags={"finpulse/launched_by": "cli"}))
+        if any(n["run"] == r.run_id for n in _notes(tmp))], timeout=180)
+    backfill_id = _asset_backfill(instance, tmp, backfill_keys, ["written"])
+    queued = wait_for("the backfill's runs", lambda: (lambda runs: runs if len(runs) == 2 else None)(
+        instance.get_runs(RunsFilter(tags={"dagster/backfill": backfill_id}))), timeout=120)
+    time.sleep(5)  # five dequeue passes of the daemon, which would start a run that nothing holds
+    # Both runs write BBB (Dagster grouped the backfill by day): they wait while the CLI-style run writes BBB.
+    assert [instance.get_run_by_id(r.run_id).status for r in queued] == [DagsterRunStatus.QUEUED] * 2
+    assert instance.get_run_by_id(cli_run.run_id).status == DagsterRunStatus.STARTED
+    (tmp / "release").write_text("")
 
     wait_for("the backfill", lambda: instance.get_backfill(backfill_id).status == BulkActionStatus.COMPLETED_SUCCESS,
              timeout=240)
