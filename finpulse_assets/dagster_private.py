@@ -15,6 +15,7 @@ _WHERE = {
     "ASSET_PARTITION_RANGE_END_TAG": "dagster._core.storage.tags",
     "REPOSITORY_LABEL_TAG": "dagster._core.storage.tags",
     "SENSOR_NAME_TAG": "dagster._core.storage.tags",
+    "PARTITION_NAME_TAG": "dagster._core.storage.tags",
     # A run recorded with the code location's origin and executed in this process (runs/launch.py): the
     # public launch path (instance.submit_run + a run launcher) always starts a process that reloads the code.
     "InMemoryJob": "dagster._core.definitions.job_base",
@@ -28,10 +29,10 @@ _WHERE = {
     "FINISHED_STATUSES": "dagster._core.storage.dagster_run",
     "DagsterRun": "dagster._core.storage.dagster_run",
     "DagsterRunStatus": "dagster._core.storage.dagster_run",
-    # Tests and operators' checks: the run queue class dagster.yaml names, backfill states, one pass of
-    # run monitoring.
-    "QueuedRunCoordinator": "dagster._core.run_coordinator",
+    # Tests and operators' checks: backfill states, one pass of run monitoring.
     "BulkActionStatus": "dagster._core.execution.backfill",
+    # Tests that launch an asset backfill without a webserver (what its GraphQL mutation does): no public API.
+    "PartitionBackfill": "dagster._core.execution.backfill",
     "monitor_started_run": "dagster._daemon.monitoring.run_monitoring",
     # Benchmarks that record many materializations straight into the event log (the partition ceiling):
     # the event payload class and the run id of runless events have no public name.

@@ -8,7 +8,8 @@ A backfill must not cost one run per partition. Every ticker x day asset
 processes all partitions of its run at once (`context.partition_keys`), and
 the single-run backfill policy lets Dagster put a ticker's whole range of
 days in one run: Dagster groups a multi-partition backfill by its smaller
-dimension, so a UI backfill of T tickers launches T runs. The CLI's
+dimension, so a UI backfill of T tickers over more than T days launches T runs
+(over fewer days, one run per day over all T tickers). The CLI's
 `dagster asset materialize --partition-range` needs this policy too.
 """
 
@@ -38,8 +39,8 @@ DATE_DIM = "date"
 ticker_partitions = DynamicPartitionsDefinition(name="tickers")
 
 TICKER_DAY_BACKFILL_POLICY = BackfillPolicy.single_run()
-# One run per ticker at a time in a queued deployment: run_queue.tag_concurrency_limits on this tag
-# (deployments/dagster/dagster.yaml). The CLI and new_data_sensor tag their runs with it.
+# The ticker of a run over one ticker (the CLI's, new_data_sensor's, and one-ticker backfill runs once
+# queued), for finding runs in the UI; the queue's per-ticker limit is on runs/ticker_queue.py's tags.
 TICKER_RUN_TAG = "finpulse/ticker"
 # Dagster's documented recommendation: at most 100,000 partitions per asset (the UI and the
 # partition status queries slow down past it). Every ticker x day asset has tickers x days of them.

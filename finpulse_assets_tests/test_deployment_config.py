@@ -15,11 +15,10 @@ from pathlib import Path
 import pytest
 import yaml
 from dagster import DagsterInstance
-from finpulse_assets.dagster_private import QueuedRunCoordinator  # the class dagster.yaml names; no public alias
 
 from finpulse_assets.deploy.images import CODE_IMAGE as MADE_CODE_IMAGE
 from finpulse_assets.deploy.images import SERVING_IMAGE_LATEST
-from finpulse_assets.partitions import TICKER_RUN_TAG
+from finpulse_assets.runs.ticker_queue import TickerRunCoordinator
 from finpulse_assets.deploy.local_topology import (
     CODE_MODULE,
     CODE_SERVER_HOST_ENV,
@@ -89,9 +88,10 @@ def test_instance_yaml_reuses_the_postgres_storage_and_run_monitoring_of_instanc
 
 
 def test_run_queue_limits_tickers_and_backfills():
+    assert (INSTANCE["run_coordinator"]["module"], INSTANCE["run_coordinator"]["class"]) == (
+        TickerRunCoordinator.__module__, TickerRunCoordinator.__name__)
     config = INSTANCE["run_coordinator"]["config"]
     limits = {limit["key"]: limit for limit in config["tag_concurrency_limits"]}
-    assert limits[TICKER_RUN_TAG] == {"key": TICKER_RUN_TAG, "value": {"applyLimitPerUniqueValue": True}, "limit": 1}
     assert limits["dagster/backfill"]["limit"] < config["max_concurrent_runs"] < 87
 
 
@@ -105,7 +105,7 @@ def test_instance_yaml_loads_as_a_queued_postgres_instance(tmp_path, monkeypatch
         monkeypatch.setenv("FINPULSE_S3_ENDPOINT_URL", "http://127.0.0.1:9")
         with DagsterInstance.from_config(str(home)) as instance:
             coordinator = instance.run_coordinator
-            assert isinstance(coordinator, QueuedRunCoordinator)
+            assert isinstance(coordinator, TickerRunCoordinator)
             assert coordinator.get_run_queue_config().max_concurrent_runs == INSTANCE["run_coordinator"]["config"][
                 "max_concurrent_runs"]
             assert instance.run_monitoring_enabled and instance.run_retries_enabled
@@ -198,9 +198,10 @@ def test_helm_instance_settings_match_dagster_yaml(section):
         return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
     if section == "runCoordinator":
-        assert daemon[section]["type"] == INSTANCE["run_coordinator"]["class"]
-        queued = daemon[section]["config"]["queuedRunCoordinator"]
-        assert {snake(k): v for k, v in queued.items()} == INSTANCE["run_coordinator"]["config"]
+        assert daemon[section]["type"] == "CustomRunCoordinator"
+        custom = daemon[section]["config"]["customRunCoordinator"]
+        assert custom == {"module": INSTANCE["run_coordinator"]["module"], "class": INSTANCE["run_coordinator"]["class"],
+                          "config": INSTANCE["run_coordinator"]["config"]}
     else:
         assert {snake(k): v for k, v in daemon[section].items()} == INSTANCE[snake(section)]
 

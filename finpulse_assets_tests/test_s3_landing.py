@@ -11,7 +11,7 @@ from deltalake import DeltaTable
 from finpulse_assets.sources.cleaning import REPEAT_COLUMN
 from finpulse_assets.definitions import build_definitions
 from finpulse_assets.storage.object_storage import ObjectStorage
-from finpulse_assets.partitions import key_for
+from finpulse_assets.partitions import TICKER_RUN_TAG, key_for
 from finpulse_assets.resources import price_source, tweet_source
 from finpulse_assets.sensors.new_data import NEW_DATA_SENSOR
 from finpulse_assets.settings import Settings
@@ -19,6 +19,7 @@ from finpulse_assets.sources.base import SourceFileError
 from finpulse_assets.sources.kaggle_csv import KaggleCsvTweetSource
 from finpulse_assets.sources.yahoo_csv import YahooCsvPriceSource
 from finpulse_assets_tests.s3_server import create_bucket, s3_endpoint  # noqa: F401 (fixture)
+from finpulse_assets.sensors.widening import WIDENED_BECAUSE_TAG, WIDENED_FROM_TAG
 from finpulse_assets_tests.test_sensors import ranges, tick
 
 BUCKET = "finpulse-landing"
@@ -117,6 +118,7 @@ def test_sensor_cursor_sees_new_and_overwritten_keys_exactly_once(landing, tmp_p
         first = tick(defs, instance, NEW_DATA_SENSOR)
         span = lambda t, a, b: (key_for(t, date(2024, 1, a)), key_for(t, date(2024, 1, b)))  # noqa: E731
         assert landed(first) == [span("AAA", 1, 12), span("BBB", 1, 12)]
+        assert not [r.tags for r in first.run_requests if WIDENED_FROM_TAG in r.tags]  # every day was missing
         assert [r.partition_keys for r in first.dynamic_partitions_requests] == [["AAA", "BBB"]]
         instance.add_dynamic_partitions("tickers", ["AAA", "BBB"])
         for request in first.run_requests:
@@ -132,6 +134,11 @@ def test_sensor_cursor_sees_new_and_overwritten_keys_exactly_once(landing, tmp_p
         drop_tweets(landing, "d2", "BBB", "2024-01-10", "2024-01-11", 500)
         second = tick(defs, instance, NEW_DATA_SENSOR, cursor=quiet.cursor)
         assert landed(second) == [span("AAA", 1, 16), span("BBB", 10, 11)]
+        # AAA's file holds trading days; the weekend of the 6th and 7th, stored already, comes along and is named.
+        widened = {r.tags[TICKER_RUN_TAG]: r.tags for r in second.run_requests if WIDENED_FROM_TAG in r.tags}
+        assert set(widened) == {"AAA"}
+        assert widened["AAA"][WIDENED_FROM_TAG] == "2024-01-01..2024-01-05,2024-01-08..2024-01-16"
+        assert widened["AAA"][WIDENED_BECAUSE_TAG].startswith("2 of the run's 16 days were not asked for: ")
         after = tick(defs, instance, NEW_DATA_SENSOR, cursor=second.cursor)
         # Seen once: only AAA's still unmaterialized days remain, as any source's missing days do.
         assert landed(after) == [] and ranges(after) == [span("AAA", 13, 16)]

@@ -45,6 +45,7 @@ from finpulse_assets.engine.executor import CELERY, DEFAULT, executor_name
 from finpulse_assets.runs.dead_runs import mark_dead_cli_runs, process_tags
 from finpulse_assets.partitions import TICKER_RUN_TAG, range_tags, ticker_partitions
 from finpulse_assets.runs.progress import Progress
+from finpulse_assets.runs.ticker_queue import writer_tags
 from finpulse_assets.runs.launch import Stopped, execute_job, exit_process, stop_on_signals, stop_requested
 from finpulse_assets.settings import Settings
 from finpulse_assets.runs.ticker_runs import RunOutcome, TickerRunPool, default_workers, outcome_of
@@ -140,7 +141,9 @@ def materialize(settings: Settings, instance: DagsterInstance, jobs: Sequence[st
             progress.stage(job_name, len(asset_names) * days * len(runs),
                            "asset partitions" if job_name in PARTITIONED_JOBS else "assets", index=(index, len(stages)))
             run_config_of_job = {**CONSOLE_LOGS, "ops": ops}
-            runs = [(t, {**tags, **process_tags(), **session, **({TICKER_RUN_TAG: t} if t else {})})
+            # The ticker tags the deployment's queue counts (runs/ticker_queue.py): it starts no run of these
+            # tickers while this one is in progress.
+            runs = [(t, {**tags, **process_tags(), **session, **({TICKER_RUN_TAG: t, **writer_tags([t])} if t else {})})
                     for t, tags in runs]
             pooled = job_name in PARTITIONED_JOBS and (executor == CELERY or (workers > 1 and len(runs) > 1))
             if pool is None and pooled:

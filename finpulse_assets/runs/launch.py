@@ -29,6 +29,7 @@ from pathlib import Path
 
 from dagster import DagsterInstance, JobDefinition
 
+from finpulse_assets.runs.ticker_queue import wait_for_writers
 from finpulse_assets.settings import PROJECT_ROOT
 
 PYPROJECT = PROJECT_ROOT / "pyproject.toml"
@@ -128,15 +129,29 @@ def job_origin(job_name: str, pyproject: Path = PYPROJECT):
     return RemoteJobOrigin(RemoteRepositoryOrigin(_code_location_origin(pyproject), REPOSITORY_NAME), job_name)
 
 
+def _say_waiting(job_name: str) -> Callable[[list[str]], None]:
+    said: set[str] = set()
+
+    def say(run_ids: list[str]) -> None:
+        if set(run_ids) - said:
+            print(f"{job_name}: waiting for run(s) {', '.join(run_ids)} writing the same ticker to finish",
+                  file=sys.stderr, flush=True)
+            said.update(run_ids)
+    return say
+
+
 def execute_job(job: JobDefinition, instance: DagsterInstance, run_config: Mapping, tags: Mapping[str, str],
                 on_event: Callable | None = None, raise_on_error: bool = False):
     """Create the run with the job's workspace origin, execute it here; `on_event(entry)` sees each stored event.
 
-    Returns Dagster's JobExecutionResult (success, events, outputs read back through the IO managers).
-    Raises `Stopped` instead of starting a run once a stop signal arrived, and after the run it canceled.
+    Waits first while a run in progress writes a ticker this one writes (its `finpulse/writes/` tags,
+    runs/ticker_queue.py). Returns Dagster's JobExecutionResult (success, events, outputs read back through the
+    IO managers). Raises `Stopped` instead of starting a run once a stop signal arrived, and after the run it
+    canceled.
     """
     if stop_requested():
         raise Stopped(stop_requested())
+    wait_for_writers(instance, tags, on_wait=_say_waiting(job.name))
     # The public launch path (`instance.submit_run` + a run launcher) runs every run in a new process that
     # loads the code location again; `execute_run` on an in-memory job is what that process does, here.
     from finpulse_assets.dagster_private import InMemoryJob

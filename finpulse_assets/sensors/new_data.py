@@ -27,6 +27,7 @@ from dagster import AddDynamicPartitionsRequest, AssetKey, DefaultSensorStatus, 
 from finpulse_assets.dagster_private import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from finpulse_assets.partitions import TICKER_RUN_TAG, parse_key, range_tags, ticker_partitions
+from finpulse_assets.sensors.widening import widening_tags
 from finpulse_assets.sources.base import PriceSource, TweetSource
 from finpulse_assets.sources.s3_landing import (
     LandingObject,
@@ -41,6 +42,8 @@ DATA_ASSETS = ["raw_tweets", "vader_labels", "raw_prices", "price_features"]
 DOWNSTREAM = [(["finbert_sentiment", "sentiment_features"], ["finbert_onnx"]),
               (["predictions", "prediction_errors"], ["lstm_onnx"]),
               (["drift_report"], ["lstm_model", "training_set"])]
+SPAN_REASON = ("the landed files' days are reloaded as one contiguous range per run, so the days between "
+               "them that the files do not hold (closed days, days of other drops) are written again too")
 
 
 def missing_ranges(source_days: list[date], materialized: set[date], first: date, max_days: int):
@@ -158,13 +161,15 @@ def build_new_data_sensor(first_day: date, last_day: date, target_assets, max_da
         for ticker in tickers:
             days = missing_days(price_source.available_days(ticker, first_day, last_day), done.get(ticker, set()),
                                 first_day)
-            landed = {d for d in day_span(changed.get(ticker, set())) if first_day <= d <= last_day}
+            held = {d for d in changed.get(ticker, set()) if first_day <= d <= last_day}
+            landed = {d for d in day_span(held) if first_day <= d <= last_day}
             # A re-landed range gets a run key of its own: Dagster would skip a key it has seen.
             suffix = f":{digest}" if landed else ""
             for start, end in day_ranges(days | landed, max_days_per_run):
                 requests.append(RunRequest(
                     run_key=f"{NEW_DATA_SENSOR}:{ticker}:{start}:{end}{suffix}", asset_selection=selection,
-                    tags={**range_tags(ticker, start, end), TICKER_RUN_TAG: ticker, "finpulse/trigger": "new data"}))
+                    tags={**range_tags(ticker, start, end), TICKER_RUN_TAG: ticker, "finpulse/trigger": "new data",
+                          **widening_tags(days | held, start, end, SPAN_REASON)}))
         if not requests and not new_tickers:
             return SensorResult(skip_reason=f"raw_prices holds every day the source has for {len(tickers)} tickers",
                                 cursor=cursor)
