@@ -95,8 +95,9 @@ def test_the_whole_command_s_time_left_is_rescaled_by_finished_stages_and_counts
     progress.stage("data_assets_job", 400, "asset partitions", index=(1, 3), parts=2)
     assert _left(progress.line(), "all stages ~") == round(prior_data + prior_model + prior_predictions)
     clock.now = 50.0
-    progress.advance(200)  # half the stage in 50 s: 50 s left of it, the later stages at their priors
-    assert _left(progress.line(), "all stages ~") == round(50 + prior_model + prior_predictions)
+    progress.advance(200)  # half the stage in 50 s: its rate says 50 s more, its prior (passed) 0: half of each
+    stage_left = 0.5 * max(0.0, prior_data - 50) + 0.5 * 50
+    assert _left(progress.line(), "all stages ~") == round(stage_left + prior_model + prior_predictions)
     clock.now = 100.0
     progress.advance(200)
     progress.end()

@@ -118,8 +118,12 @@ class Progress:
         if self.overall is None or self.job not in self.overall.prior:
             return
         now = self.clock()
-        stage_left = max(0.0, self._left - (now - self._left_at)) if self._left_at else None
-        self._overall_left, self._overall_at = self.overall.left(self.job, now - self.started, stage_left), now
+        rate_left = max(0.0, self._left - (now - self._left_at)) if self._left_at else None
+        share = min(1.0, self.done / self.total) if self.total else 0.0
+        if share == 1.0:
+            rate_left = 0.0
+        self._overall_left = self.overall.left(self.job, now - self.started, share, rate_left)
+        self._overall_at = now
 
     def line(self, final: bool = False, note: str = "") -> str:
         elapsed = self.clock() - self.started
