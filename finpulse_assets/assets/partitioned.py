@@ -147,7 +147,7 @@ def emit(
                         f"the stored partitions are unchanged",
             metadata={"failure_cases": check.metadata["failure_cases"]})
     _add_partition_metadata(context, per_partition)
-    with recording_window(context.instance, context.assets_def.key.to_user_string()):
+    with recording_window(context.instance, context.run_id, context.assets_def.key.to_user_string()):
         yield Output({str(p.key): f for p, f in frames.items()}, metadata={
             "run_partitions": len(frames),
             "run_rows": len(whole),
