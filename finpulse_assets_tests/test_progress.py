@@ -142,3 +142,14 @@ def test_training_reports_logged_by_a_model_asset_show_on_the_line_until_the_mod
                               "  0.0/s  elapsed 0:30"
     listener(Entry("", "ASSET_MATERIALIZATION"))
     assert "epoch" not in progress.line() and progress.done == 1
+
+
+def test_a_stage_outside_the_plan_shows_no_total():
+    clock, out = Clock(), io.StringIO()
+    progress = Progress(out, interval=1e9, clock=clock)
+    progress.plan([("data_assets_job", 10)])
+    progress.stage("data_assets_job", 10, "asset partitions")
+    assert "all stages ~" in progress.line()
+    progress.end()
+    progress.stage("evaluation", 0, "candidates")
+    assert "all stages" not in progress.line()

@@ -70,6 +70,7 @@ class Progress:
         self.parts_total, self.parts_done, self.training = parts, 0, None
         self.started = self.clock()
         self._left, self._left_at = 0.0, 0.0
+        self._overall_at = None  # a stage outside the plan (make evaluate's evaluation) shows no total
         self._estimate_overall()
         self.last_shown = float("-inf")
         self._show()
