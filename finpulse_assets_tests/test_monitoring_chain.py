@@ -192,10 +192,28 @@ def test_the_dashboard_gets_a_project_per_ticker_fed_incrementally(chain, tmp_pa
     workspace = Workspace(str(tmp_path / "workspace"))
     (project,) = [p for p in workspace.list_projects() if p.name == "FinPulse AAA"]
     assert [panel.title for panel in workspace.get_dashboard(project.id).panels] == [
-        "Drift share of the model inputs", "Drifted columns", "Prediction error (dollars)"]
+        "Drift share of the model inputs", "Sentiment drift share", "Drifted columns", "Forecaster versions",
+        "Prediction error (dollars)"]
     snapshots = [workspace.get_run(project.id, s) for s in workspace.list_runs(project.id)]
     drift = [s for s in snapshots if any("DriftedColumnsCount" in str(m) for m in s.metric_results.values())]
     errors = [s for s in snapshots if any("'abs_error'" in str(m) for m in s.metric_results.values())]
-    assert len(drift) == reported["AAA"] and len(errors) > 5 and len(drift) + len(errors) == len(snapshots)
-    days = sorted(s.timestamp.date() for s in drift)
-    assert days[0] > pd.Timestamp(chain.stored("lstm_model")["split"]["train"]["last_day"]).date()
+    days = [s for s in snapshots if any("'drift_share_threshold'" in str(m) for m in s.metric_results.values())]
+    assert len(drift) == reported["AAA"] and len(errors) > 5 and len(drift) + len(errors) + len(days) == len(snapshots)
+    reported_days = sorted(s.timestamp.date() for s in drift)
+    assert reported_days[0] > pd.Timestamp(chain.stored("lstm_model")["split"]["train"]["last_day"]).date()
+    # A time axis: a day summary for every calendar day of the monitored range, drift shares on reported days only.
+    calendar = sorted(s.timestamp.date() for s in days)
+    assert len(calendar) == DEMO_RECENT_DAYS[MONITORING_JOB] and len(set(calendar)) == len(calendar)
+    assert (calendar[-1] - calendar[0]).days == len(calendar) - 1
+    values = {s.timestamp.date(): {m.metric_value_location.metric.params["column"]: m.value
+                                   for m in s.metric_results.values()} for s in days}
+    assert sorted(day for day, v in values.items() if "drift_share" in v) == reported_days
+    assert any("drift_share" not in v for v in values.values())  # the gaps: weekends, days without a report
+    assert {v["drift_share_threshold"] for v in values.values()} == {float(ENV["FINPULSE_DRIFT_SHARE_THRESHOLD"])}
+    assert {v["sentiment_drift_share_threshold"] for v in values.values()} == \
+        {float(ENV["FINPULSE_SENTIMENT_DRIFT_SHARE_THRESHOLD"])}
+    # Each reported day names the forecaster its report compared against; one version here, marked on its first day.
+    versions = {s.timestamp.date(): s.tags for s in days if "drift_share" in values[s.timestamp.date()]}
+    version = drift_metadata(chain, "AAA")[key_for("AAA", reported_days[0])]["model_version"]
+    assert set(map(tuple, versions.values())) == {(f"model {version}",)}
+    assert [day for day in reported_days if values[day]["new_model_version"]] == reported_days[:1]

@@ -221,16 +221,21 @@ def test_the_dashboard_panels_have_data(stack, page):
     page.goto(f"http://127.0.0.1:{stack['ports']['evidently']}")
     page.get_by_text(f"FinPulse {TICKER}").first.click()
     points = {}
-    for title in ("Drift share of the model inputs", "Drifted columns", "Prediction error (dollars)"):
+    for title in ("Drift share of the model inputs", "Sentiment drift share", "Drifted columns", "Forecaster versions",
+                  "Prediction error (dollars)"):
         panel = page.locator(".MuiCard-root").filter(has=page.get_by_text(title, exact=True)).last
         panel.locator("svg").first.wait_for()
         points[title] = (panel.locator("svg circle").count(), panel.locator("svg rect").count())
     page.screenshot(path=str(stack["root"] / "dashboard.png"), full_page=True)
     drift_days = reported_days(stack, "drift_report", "drift_share")
     error_days = reported_days(stack, "prediction_errors", "abs_error")
-    assert drift_days > 5 and error_days > 5
-    assert points["Drift share of the model inputs"][0] == drift_days  # a point per reported day
+    monitored_days = reported_days(stack, "drift_report", "status")  # every calendar day of the monitored range
+    assert drift_days > 5 and error_days > 5 and monitored_days > drift_days
+    # A point per reported day, and the retraining threshold's on every day (the days between are gaps).
+    assert points["Drift share of the model inputs"][0] == drift_days + monitored_days
+    assert points["Sentiment drift share"][0] == drift_days + monitored_days
     assert points["Drifted columns"][1] >= drift_days  # a bar per reported day (plus the frame)
+    assert points["Forecaster versions"][1] >= 1
     assert points["Prediction error (dollars)"][0] == 2 * error_days  # error and rolling MAE per day
 
 

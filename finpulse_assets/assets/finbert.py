@@ -177,6 +177,7 @@ def build_finbert_assets():
         """
         from finpulse_assets.models.finbert.base_model import resolve_base_model
         from finpulse_assets.models.finbert.train import FinetuneParams, finetune, time_split
+        from finpulse_assets.models.training_progress import reporting_to
 
         # Fail before any training when the base model cannot be found; the error names the path or hub id.
         resolved = resolve_base_model(config.base_model)
@@ -200,7 +201,8 @@ def build_finbert_assets():
         with mlflow.start_run("finbert_model", tags=mlflow_tags(context, model_version=version)) as run:
             run.log_params(config.model_dump() | {"resolved_base_model": str(resolved), "model_version": version})
             started = time.perf_counter()
-            with staged_dir(final_dir) as out, torch_threads(config.torch_threads):
+            with staged_dir(final_dir) as out, torch_threads(config.torch_threads), \
+                    reporting_to("finbert_model", lambda step: context.log.info(step.message()), time.monotonic):
                 metrics = finetune(config.base_model, pd.concat([train, val], ignore_index=True), params, out)
                 first_val_day = str(pd.Timestamp(val["trading_day"].min()).date())
                 if metrics["first_val_day"] != first_val_day:  # the sample must keep the split where it was

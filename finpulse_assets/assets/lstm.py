@@ -112,6 +112,7 @@ def build_lstm_assets():
             pooling_table,
             save_lstm_run,
         )
+        from finpulse_assets.models.training_progress import reporting_to
 
         if training_set.empty:
             raise ValueError("lstm_model: training_set is empty; materialize the data and sentiment assets first")
@@ -128,8 +129,9 @@ def build_lstm_assets():
         version = "lstm-" + content_key(config.model_dump(), feature_columns, frame_fingerprint(training_set))
         final_dir = model_store.model_dir("lstm", version)
         started = time.perf_counter()
-        run_result = fit_lstm(training_set, feature_columns, sentiment_set(config.sentiment_features), params,
-                              config.val_frac, config.test_frac, config.pooling, config.moving_average_days)
+        with reporting_to("lstm_model", lambda step: context.log.info(step.message()), time.monotonic):
+            run_result = fit_lstm(training_set, feature_columns, sentiment_set(config.sentiment_features), params,
+                                  config.val_frac, config.test_frac, config.pooling, config.moving_average_days)
         train_seconds = time.perf_counter() - started
         beats_rw = run_result.beats_random_walk_on_val()
         from finpulse_assets.models.lstm.direction import validation_scales

@@ -12,7 +12,7 @@ output before the checks that follow it run). Downstream assets do not run.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import pandas as pd
 import pandera.errors
@@ -28,6 +28,7 @@ from dagster import (
 
 from finpulse_assets.features.market_calendar import closure_reason
 from finpulse_assets.partitions import TickerDay, parse_keys
+from finpulse_assets.storage.record_window import recording_window
 
 SCHEMA_CHECK = "schema_valid"
 PREVIEW_ROWS = 3
@@ -105,8 +106,10 @@ def emit(
     rejects: pd.DataFrame | None = None,
     empty_reason: Callable[[TickerDay], str] | None = None,
     run_metadata: dict | None = None,
+    more_checks: Sequence[AssetCheckResult] = (),
 ) -> Iterator:
-    """Per-partition metadata, then the Output (with `run_metadata` added), then the blocking schema check."""
+    """Per-partition metadata, then the Output (with `run_metadata` added), the blocking schema check and
+    `more_checks`, recorded while no other run records this asset (storage/record_window.py)."""
     rejects = rejects if rejects is not None else pd.DataFrame(columns=["ticker", "day", "reason"])
     attributable = rejects[rejects["day"].notna()]
     by_partition = Counter()
@@ -144,16 +147,19 @@ def emit(
                         f"the stored partitions are unchanged",
             metadata={"failure_cases": check.metadata["failure_cases"]})
     _add_partition_metadata(context, per_partition)
-    yield Output({str(p.key): f for p, f in frames.items()}, metadata={
-        "run_partitions": len(frames),
-        "run_rows": len(whole),
-        "run_rows_rejected": len(rejects),
-        "run_rejected_without_date": MetadataValue.json({k: int(v) for k, v in unattributable.items()}),
-        # Every dropped row of the run by reason, those without a usable date included: what the CLI sums up.
-        "run_rejected_by_reason": MetadataValue.json({k: int(v) for k, v in rejects["reason"].value_counts().items()}),
-        **(run_metadata or {}),
-    })
-    yield check
+    with recording_window(context.instance, context.run_id, context.assets_def.key.to_user_string()):
+        yield Output({str(p.key): f for p, f in frames.items()}, metadata={
+            "run_partitions": len(frames),
+            "run_rows": len(whole),
+            "run_rows_rejected": len(rejects),
+            "run_rejected_without_date": MetadataValue.json({k: int(v) for k, v in unattributable.items()}),
+            # Every dropped row of the run by reason, those without a usable date included: what the CLI sums up.
+            "run_rejected_by_reason": MetadataValue.json({k: int(v)
+                                                          for k, v in rejects["reason"].value_counts().items()}),
+            **(run_metadata or {}),
+        })
+        yield check
+        yield from more_checks
 
 
 def schema_check(frame: pd.DataFrame, schema) -> AssetCheckResult:

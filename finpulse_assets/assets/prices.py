@@ -126,9 +126,8 @@ def build_price_assets(partitions_def):
         frames = split_by_partition(clean, parts, "date")
         replaced = guard_replacement(context, io_manager, frames, config, price_source.location(tickers),
                                      rejects)
-        yield from emit(context, frames, RawPrices, rejects, empty_reason=_missing_bar, run_metadata=replaced)
-        yield trading_days_check(frames)
-        yield plausible_moves_check(frames)
+        yield from emit(context, frames, RawPrices, rejects, empty_reason=_missing_bar, run_metadata=replaced,
+                        more_checks=[trading_days_check(frames), plausible_moves_check(frames)])
 
     @asset(
         partitions_def=partitions_def,

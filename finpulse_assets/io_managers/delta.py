@@ -29,6 +29,7 @@ from finpulse_assets.deploy.run_isolation import end_with_run_worker
 from finpulse_assets.io_managers.lost_partitions import check_loaded
 from finpulse_assets.partitions import parse_key, parse_keys
 from finpulse_assets.storage.concurrency import Read, check_reads_unchanged, record_read, ticker_locks
+from finpulse_assets.storage.record_window import hold_for_recording
 from finpulse_assets.storage.ticker_day_table import TickerDayTable, is_old_layout
 
 MIGRATE_COMMAND = "python -m finpulse_assets.storage.migrate"
@@ -97,6 +98,7 @@ class PartitionedDeltaIOManager(ConfigurableIOManager):
         with ticker_locks(self.base_dir, [p.ticker for p in frames]):
             check_reads_unchanged(context.run_id, context.step_key, name)
             version = table.write_run(frames, context.run_id)
+        hold_for_recording(context.run_id, name)  # Dagster records the materialization next: one run at a time
         context.log.debug(f"{name}: {len(frames)} partitions committed as table version {version}")
 
     def load_input(self, context: InputContext):

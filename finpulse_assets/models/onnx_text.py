@@ -19,6 +19,7 @@ import onnxruntime as ort
 from tokenizers import Tokenizer
 
 from finpulse_assets.runs.cpu_share import process_threads
+from finpulse_assets.models.ort_options import session_options as quiet_session_options
 
 TOKENIZER_FILE = "tokenizer.json"
 
@@ -40,7 +41,7 @@ class OnnxTextModel:
         self.batch_size = batch_size
         self._pad_id = int(self.metadata["pad_token_id"])
         self.model_path = self._existing(directory / (model_file or self.metadata["files"]["int8"]))
-        options = ort.SessionOptions()
+        options = quiet_session_options()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = intra_op_num_threads or process_threads()
         options.inter_op_num_threads = 1

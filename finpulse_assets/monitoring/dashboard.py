@@ -3,13 +3,13 @@
 Fed from what the Dagster instance recorded: each `drift_report` partition's
 Evidently snapshot (kept next to its HTML report, timestamped with the day it
 reports) and each `prediction_errors` partition's errors (metadata), turned
-into a one-row Evidently report of that day. Panels per project: drift share of
-the model inputs, number of drifted columns, absolute error and its rolling
-MAE, over time.
+into a one-row Evidently report of that day, and a summary of every calendar day
+of the monitored range (day_summaries.py: drift shares, retraining thresholds,
+model versions). Panels: dashboard_panels.py.
 
 `sync` is incremental: `synced.json` in the workspace maps every snapshot it
-added to the Dagster storage id it came from, so a rerun adds only new or
-rematerialized partitions (a rematerialized one replaces its old snapshot).
+added to what it was made from (a Dagster storage id; a day summary's values),
+so a rerun adds only new or changed ones (which replace their old snapshot).
 
     python -m finpulse_assets.monitoring.dashboard sync [--workspace DIR]
 """
@@ -25,14 +25,15 @@ from pathlib import Path
 import pandas as pd
 from dagster import AssetKey, DagsterInstance
 
+from finpulse_assets.monitoring.dashboard_panels import dashboard
+from finpulse_assets.monitoring.day_summaries import day_snapshot, day_summaries
 from finpulse_assets.monitoring.report_store import snapshot_json_path
+from finpulse_assets.monitoring.settings import MonitoringSettings
 from finpulse_assets.partitions import parse_key
 from finpulse_assets.sensors.events import materializations_after, metadata_value
 
 PROJECT_PREFIX = "FinPulse "
 MANIFEST = "synced.json"
-DRIFT_COUNT = "evidently:metric_v2:DriftedColumnsCount"
-MEAN_VALUE = "evidently:metric_v2:MeanValue"
 ERROR_COLUMNS = ["abs_error", "rolling_mae", "pct_error"]
 
 
@@ -45,35 +46,21 @@ def latest_by_partition(instance: DagsterInstance, asset: str) -> dict[str, obje
     return latest
 
 
-def _panels():
-    from evidently.sdk.models import PanelMetric
-    from evidently.sdk.panels import bar_plot_panel, line_plot_panel
-
-    return [
-        line_plot_panel(title="Drift share of the model inputs", size="half", description=(
-            "Share of the price and sentiment features whose 20-day window drifted from the training split "
-            "(K-S, p <= 0.01); the retraining sensor fires at FINPULSE_DRIFT_SHARE_THRESHOLD (0.5)."),
-            values=[PanelMetric(legend="drift share", metric=DRIFT_COUNT, metric_labels={"value_type": "share"})]),
-        bar_plot_panel(title="Drifted columns", size="half", description="Number of model inputs that drifted.",
-                       values=[PanelMetric(legend="drifted columns", metric=DRIFT_COUNT,
-                                           metric_labels={"value_type": "count"})]),
-        line_plot_panel(title="Prediction error (dollars)", size="full", description=(
-            "|predicted - actual| close of each forecast, by target day, and the MAE of the last 20 forecasts."),
-            values=[PanelMetric(legend="absolute error", metric=MEAN_VALUE, metric_labels={"column": "abs_error"}),
-                    PanelMetric(legend="rolling MAE", metric=MEAN_VALUE, metric_labels={"column": "rolling_mae"})]),
-    ]
-
-
 def _project(workspace, ticker: str):
+    """The ticker's project, its dashboard set to `dashboard_panels.dashboard()` when its panels differ (a
+    workspace synced by an older FinPulse gets the current panels; snapshots stay)."""
     name = PROJECT_PREFIX + ticker
     found = [p for p in workspace.list_projects() if p.name == name]
     if found:
-        return found[0]
-    project = workspace.create_project(name)
-    project.description = f"Drift and prediction error of {ticker}, from the FinPulse Dagster assets"
-    for panel in _panels():
-        project.dashboard.add_panel(panel)
-    project.save()
+        project = found[0]
+    else:
+        project = workspace.create_project(name)
+        project.description = f"Drift and prediction error of {ticker}, from the FinPulse Dagster assets"
+        project.save()
+    wanted = dashboard()
+    saved = workspace.get_dashboard(project.id)
+    if [(p.title, p.values) for p in saved.panels] != [(p.title, p.values) for p in wanted.panels]:
+        workspace.save_dashboard(project.id, wanted)
     return project
 
 
@@ -89,12 +76,15 @@ def error_snapshot(record):
     return Report([MeanValue(column=c) for c in ERROR_COLUMNS]).run(dataset, None, timestamp=day)
 
 
-def _sources(instance: DagsterInstance, missing: list[str]) -> Iterator[tuple[str, str, int, object]]:
-    """(manifest key, ticker, storage id, snapshot loader) of every partition with something to show;
-    drift_report partitions whose snapshot file is missing are appended to `missing`."""
+def _sources(instance: DagsterInstance, missing: list[str]) -> Iterator[tuple[str, str, object, object]]:
+    """(manifest key, ticker, source stamp, snapshot loader) of every partition with something to show, and
+    of every day summary; drift_report partitions whose snapshot file is missing are appended to `missing`."""
     from evidently.core.report import Snapshot
 
-    for key, record in latest_by_partition(instance, "drift_report").items():
+    drift_reports = latest_by_partition(instance, "drift_report")
+    for summary in day_summaries(drift_reports, MonitoringSettings.from_env()):
+        yield f"day|{summary.day}|{summary.ticker}", summary.ticker, summary.stamp(), lambda d=summary: day_snapshot(d)
+    for key, record in drift_reports.items():
         report_file = metadata_value(record, "report_file")
         if report_file is None:  # a closed day or a day without a report
             continue
@@ -120,18 +110,18 @@ def sync(instance: DagsterInstance, workspace_dir: Path) -> dict:
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
     projects, added, kept, missing = {}, 0, 0, []
     try:
-        for key, ticker, storage_id, load in _sources(instance, missing):
+        for key, ticker, source, load in _sources(instance, missing):
             if ticker not in projects:
                 projects[ticker] = _project(workspace, ticker)
             entry = manifest.get(key)
-            if entry and entry["storage_id"] == storage_id:
+            if entry and entry.get("source", entry.get("storage_id")) == source:  # "storage_id": older manifests
                 kept += 1
                 continue
             project_id = projects[ticker].id
             if entry:
                 workspace.delete_run(project_id, entry["snapshot_id"])
             ref = workspace.add_run(project_id, load())
-            manifest[key] = {"storage_id": storage_id, "snapshot_id": str(ref.id)}
+            manifest[key] = {"source": source, "snapshot_id": str(ref.id)}
             added += 1
     finally:  # what was added is recorded even when a later partition fails
         tmp = manifest_path.with_suffix(".tmp")

@@ -122,8 +122,9 @@ def materialize(settings: Settings, instance: DagsterInstance, jobs: Sequence[st
     pool: TickerRunPool | None = None
     # Every run of this command carries it: a stop cancels the runs a killed worker left open.
     session = {"finpulse/cli_session": uuid.uuid4().hex}
+    stages = [j for j in RUN_ORDER if j in jobs]
+    progress.plan([(job_name, _units(defs, job_name, first, last, len(settings.tickers))) for job_name in stages])
     try:
-        stages = [j for j in RUN_ORDER if j in jobs]
         for index, job_name in enumerate(stages, 1):
             if failure is not None:  # a failed stage ends the command: later stages would read its inputs
                 break
@@ -132,14 +133,12 @@ def materialize(settings: Settings, instance: DagsterInstance, jobs: Sequence[st
             ops = {name: {"config": dict(cfg)} for name, cfg in (run_config or {}).items() if name in asset_names}
             stage_started = time.perf_counter()
             if job_name in PARTITIONED_JOBS:  # one run per ticker over its whole range of days, as a backfill would
-                start = max(first, last - timedelta(days=DEMO_RECENT_DAYS[job_name] - 1)) \
-                    if job_name in DEMO_RECENT_DAYS else first
-                runs = [(t, range_tags(t, start, last)) for t in settings.tickers]
+                runs = [(t, range_tags(t, _first_day(job_name, first, last), last)) for t in settings.tickers]
             else:
                 runs = [(None, {})]
-            days = (last - start).days + 1 if job_name in PARTITIONED_JOBS else 1
-            progress.stage(job_name, len(asset_names) * days * len(runs),
-                           "asset partitions" if job_name in PARTITIONED_JOBS else "assets", index=(index, len(stages)))
+            progress.stage(job_name, _units(defs, job_name, first, last, len(settings.tickers)),
+                           "asset partitions" if job_name in PARTITIONED_JOBS else "assets", index=(index, len(stages)),
+                           parts=len(runs) if job_name in PARTITIONED_JOBS else 0)
             run_config_of_job = {**CONSOLE_LOGS, "ops": ops}
             # The ticker tags the deployment's queue counts (runs/ticker_queue.py): it starts no run of these
             # tickers while this one is in progress.
@@ -151,12 +150,13 @@ def materialize(settings: Settings, instance: DagsterInstance, jobs: Sequence[st
                 pool = TickerRunPool(settings, min(runs_in_flight() if executor == CELERY else workers,
                                                    len(settings.tickers)), executor)
             if pooled:
-                outcomes = pool.run_all(job_name, runs, run_config_of_job, progress.advance)
+                outcomes = pool.run_all(job_name, runs, run_config_of_job, progress.advance, progress.part_done)
             else:
                 outcomes = []
                 for ticker, tags in runs:
                     result = execute_job(job, instance, run_config_of_job, tags=tags, on_event=progress.listener())
                     outcomes.append(outcome_of(result, ticker))
+                    progress.part_done()
                     if not result.success:
                         break
             if any(outcome.stopped for outcome in outcomes):  # a worker got the signal, this process did not
@@ -182,6 +182,20 @@ def materialize(settings: Settings, instance: DagsterInstance, jobs: Sequence[st
             pool.close()
     return {"assets": dict(totals), "models": models, "seconds": time.perf_counter() - started,
             "stage_seconds": stage_seconds, "checks": checks, "failed_checks": failed_checks, "failure": failure}
+
+
+def _first_day(job_name: str, first, last):
+    """A partitioned stage's first day: the window's, or the last DEMO_RECENT_DAYS of it."""
+    return max(first, last - timedelta(days=DEMO_RECENT_DAYS[job_name] - 1)) if job_name in DEMO_RECENT_DAYS else first
+
+
+def _units(defs, job_name: str, first, last, tickers: int) -> int:
+    """What a stage's progress counts: asset partitions of a partitioned stage, else assets."""
+    job = defs.resolve_job_def(job_name)
+    assets = len(job.asset_layer.executable_asset_keys)
+    if job_name not in PARTITIONED_JOBS:
+        return assets
+    return assets * ((last - _first_day(job_name, first, last)).days + 1) * tickers
 
 
 def open_runs(instance: DagsterInstance, tags: Mapping[str, str]) -> list:
@@ -265,9 +279,11 @@ def next_steps() -> str:
 
 
 # Library chatter a user cannot act on: transformers' load reports and advisories, tqdm bars, the hub's
-# download bars. Environment variables, so the worker processes (spawned later) inherit them; `-v` keeps them.
+# download bars, MLflow's artifact download bars and its INFO lines (creating its SQLite tables on the first
+# run). Environment variables, so the worker processes (spawned later) inherit them; `-v` keeps them.
 QUIET_LIBRARIES = {"TRANSFORMERS_VERBOSITY": "error", "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1", "TQDM_DISABLE": "1",
-                   "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+                   "HF_HUB_DISABLE_PROGRESS_BARS": "1", "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+                   "MLFLOW_LOGGING_LEVEL": "WARNING"}
 
 
 def quiet_libraries(verbose: bool) -> None:

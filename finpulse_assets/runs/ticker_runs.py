@@ -141,8 +141,11 @@ class TickerRunPool:
                                                    executor))
 
     def run_all(self, job_name: str, runs: list[tuple[str, Mapping[str, str]]], run_config: Mapping,
-                advance: Callable[[int], None]) -> list[RunOutcome]:
+                advance: Callable[[int], None], finished: Callable[[], None] = lambda: None) -> list[RunOutcome]:
+        """`advance(n)`: n asset partitions stored; `finished()`: a ticker's run ended (in completion order)."""
         futures = [self._pool.submit(_execute, job_name, run_config, tags, ticker) for ticker, tags in runs]
+        for future in futures:
+            future.add_done_callback(lambda f: f.cancelled() or finished())
         done = threading.Event()
         relay = threading.Thread(target=self._relay, args=(advance, done), daemon=True)
         relay.start()

@@ -23,6 +23,7 @@ from onnxruntime.transformers.optimizer import optimize_model
 from torch import nn
 
 from finpulse_assets.models.embeddings.encoder import FP32_FILE, INT8_FILE, METADATA_FILE, OUTPUT_NAME, OnnxTweetEncoder
+from finpulse_assets.models.ort_options import without_preprocessing_advice
 
 OPSET = 17
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
@@ -82,8 +83,9 @@ def export_encoder(encoder: MeanPooledEncoder, tokenizer, out_dir: str | Path, m
         optimized = optimize_model(str(raw), model_type="bert", num_heads=config.num_attention_heads,
                                    hidden_size=config.hidden_size, opt_level=0)
         optimized.save_model_to_file(str(out / FP32_FILE))
-    quantize_dynamic(out / FP32_FILE, out / INT8_FILE, weight_type=QuantType.QInt8, per_channel=True,
-                     extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+    with without_preprocessing_advice():
+        quantize_dynamic(out / FP32_FILE, out / INT8_FILE, weight_type=QuantType.QInt8, per_channel=True,
+                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
     tokenizer.save_pretrained(out)
     metadata = {"dim": int(config.hidden_size), "max_length": int(max_length),
                 "pad_token_id": int(tokenizer.pad_token_id), "input_names": list(INPUTS),

@@ -36,6 +36,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from finpulse_assets.models.finbert.labels import SENTIMENT_LABELS, check_id2label, column_order
 from finpulse_assets.models.finbert.scoring import FP32_FILE, INT8_FILE, METADATA_FILE, OnnxSentimentScorer
 from finpulse_assets.models.finbert.train import predict_proba
+from finpulse_assets.models.ort_options import without_preprocessing_advice
 
 OPSET = 17
 # Two texts of different lengths, so the traced graph sees real padding in the attention mask.
@@ -75,10 +76,11 @@ def export_onnx(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, out_
         raw_path = Path(tmp) / "raw.onnx"
         _trace(model, tokenizer, input_names, raw_path)
         fused = _optimize(model, raw_path, fp32_path)
-    quantize_dynamic(fp32_path, int8_path, weight_type=QuantType.QInt8, per_channel=per_channel,
-                     reduce_range=reduce_range, nodes_to_exclude=_layer_nodes(fp32_path, fp32_layers),
-                     # The fused contrib ops have no ONNX shape inference; their tensors are float.
-                     extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+    with without_preprocessing_advice():
+        quantize_dynamic(fp32_path, int8_path, weight_type=QuantType.QInt8, per_channel=per_channel,
+                         reduce_range=reduce_range, nodes_to_exclude=_layer_nodes(fp32_path, fp32_layers),
+                         # The fused contrib ops have no ONNX shape inference; their tensors are float.
+                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
 
     tokenizer.save_pretrained(out)
     metadata = {

@@ -26,6 +26,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from finpulse_assets.models.finbert.base_model import load_classifier
 from finpulse_assets.models.finbert.labels import SENTIMENT_LABELS, normalise_id2label
+from finpulse_assets.models import training_progress
 
 PARAMS_FILE = "finetune_params.json"
 REQUIRED_COLUMNS = ("text", "label", "trading_day")
@@ -207,8 +208,9 @@ def _train(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, train: pd
                                                           max_length=params.max_length)["input_ids"]])
     generator = torch.Generator().manual_seed(params.seed)
     model.train()
-    for _ in range(params.epochs):
-        for batch_index in _length_bucketed_batches(lengths, params.batch_size, generator):
+    for epoch in range(1, params.epochs + 1):
+        batches = _length_bucketed_batches(lengths, params.batch_size, generator)
+        for step, batch_index in enumerate(batches, 1):
             batch = tokenizer([texts[i] for i in batch_index], padding=True, truncation=True,
                               max_length=params.max_length, return_tensors="pt")
             logits = model(**batch).logits
@@ -218,6 +220,7 @@ def _train(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, train: pd
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
+            training_progress.report(epoch, params.epochs, step, len(batches))
     model.eval()
 
 

@@ -18,6 +18,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from finpulse_assets.models import training_progress
 from finpulse_assets.models.lstm.dataset import Scaler, Windows
 from finpulse_assets.models.lstm.serving import (
     CONFIG_FILE, CONFIG_FORMAT_VERSION, INPUT_NAME, OUTPUT_NAME, WEIGHTS_FILE, check_windows_shape, read_config,
@@ -161,6 +162,7 @@ def _fit(net: LSTMForecaster, Xtr, ytr, Xva, yva, params: LSTMConfigParams) -> d
             opt.step()
             total += loss.item() * len(idx)
         val_loss = _eval_loss(net, Xva, yva, loss_fn)
+        training_progress.report(epoch + 1, params.epochs)
         history["train_loss"].append(total / len(ytr))
         history["val_loss"].append(val_loss)
         if val_loss < history["best_val_loss"]:

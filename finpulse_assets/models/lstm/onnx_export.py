@@ -29,6 +29,7 @@ from onnxruntime.quantization.shape_inference import quant_pre_process
 from torch import nn
 
 from finpulse_assets.models.lstm.model import TrainedLSTM, predict
+from finpulse_assets.models.ort_options import session_options as quiet_session_options
 from finpulse_assets.models.lstm.serving import (
     INPUT_NAME, ONNX_FILE, ONNX_INT8_FILE, OUTPUT_NAME, OnnxForecaster, session_options,
 )
@@ -97,7 +98,7 @@ def _run(session: ort.InferenceSession, Xs: np.ndarray) -> np.ndarray:
 
 def parity(model: TrainedLSTM, onnx_path: str | Path, X: np.ndarray) -> float:
     """Largest |ONNX - torch| predicted log return over raw windows X."""
-    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(str(onnx_path), quiet_session_options(), providers=["CPUExecutionProvider"])
     onnx_pred = _run(session, model.scaler.transform(X)).astype(np.float64)
     return float(np.max(np.abs(onnx_pred - predict(model, X)))) if len(X) else 0.0
 

@@ -19,6 +19,7 @@ import numpy as np
 import onnxruntime as ort
 
 from finpulse_assets.runs.cpu_share import process_threads
+from finpulse_assets.models.ort_options import session_options as quiet_session_options
 from finpulse_assets.models.lstm.dataset import Scaler, Windows
 
 CONFIG_FILE = "config.json"
@@ -46,7 +47,7 @@ def check_windows_shape(X: np.ndarray, window: int, n_features: int) -> np.ndarr
 
 def session_options(intra_op_num_threads: int | None = None) -> ort.SessionOptions:
     """intra_op_num_threads None: the CPUs this process may use (cpu_share.process_threads), not ORT's every core."""
-    opts = ort.SessionOptions()
+    opts = quiet_session_options()
     opts.intra_op_num_threads = process_threads() if intra_op_num_threads is None else intra_op_num_threads
     opts.inter_op_num_threads = 1
     return opts
