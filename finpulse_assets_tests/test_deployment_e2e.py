@@ -26,6 +26,7 @@ from finpulse_assets.deploy.local_net import free_port
 from finpulse_assets.deploy.local_topology import S3_BUCKET_ENV, Topology, graphql
 from finpulse_assets.partitions import key_for
 from finpulse_assets.sensors.new_data import NEW_DATA_SENSOR
+from finpulse_assets_tests.daemon_support import wait_for
 from finpulse_assets_tests.postgres_support import temporary_database
 from finpulse_assets_tests.test_s3_landing import price_csv, tweet_csvs
 
@@ -160,14 +161,8 @@ def _rows(event: dict) -> int:
     return rows
 
 
-def _wait(what: str, check, timeout: float, interval: float = 1.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+def _wait(what: str, check, timeout: float):
+    return wait_for(what, check, timeout, interval=1.0)
 
 
 def _objects(topology: Topology) -> dict[str, str]:
