@@ -48,6 +48,7 @@ SERVING_SOURCES = [
     "finpulse_assets/models/__init__.py",
     "finpulse_assets/models/integrity.py",
     "finpulse_assets/models/onnx_text.py",
+    "finpulse_assets/models/ort_options.py",
     "finpulse_assets/models/finbert/__init__.py",
     "finpulse_assets/models/finbert/labels.py",
     "finpulse_assets/models/finbert/scoring.py",
