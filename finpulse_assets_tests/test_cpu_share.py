@@ -133,13 +133,14 @@ def test_a_ticker_run_worker_takes_its_share_over_the_parents_inherited_sizing(m
     for name in cpu_share.THREAD_ENV_VARS:
         monkeypatch.setenv(name, "8")  # what the parent's own sizing left in the environment
     monkeypatch.delenv(THREADS_ENV, raising=False)
-    monkeypatch.setattr(definitions, "build_definitions", lambda settings: "defs")
+    monkeypatch.setattr(definitions, "build_definitions", lambda settings, **kwargs: "defs")
     monkeypatch.setattr(dagster.DagsterInstance, "get", staticmethod(lambda: "instance"))
     monkeypatch.setattr(ticker_runs, "_worker", {})
     # What a worker process does to itself and must not do to the test's process: its own process group and
     # signal handlers for its life.
     import contextlib
 
+    from finpulse_assets.engine.executor import DEFAULT
     from finpulse_assets.runs import launch
 
     monkeypatch.setattr(ticker_runs.os, "setpgrp", lambda: None)
@@ -148,7 +149,7 @@ def test_a_ticker_run_worker_takes_its_share_over_the_parents_inherited_sizing(m
 
     before = torch.get_num_threads()
     try:
-        ticker_runs._init_worker(None, "units", 1)
+        ticker_runs._init_worker(None, "units", 1, DEFAULT)
         assert all(os.environ[name] == "1" for name in cpu_share.THREAD_ENV_VARS + (WORKER_CORES_ENV,))
         assert process_threads() == 1 and torch.get_num_threads() == 1
         assert {k: ticker_runs._worker[k] for k in ("defs", "instance", "units")} == \
