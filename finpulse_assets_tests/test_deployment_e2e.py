@@ -161,8 +161,8 @@ def _rows(event: dict) -> int:
     return rows
 
 
-def _wait(what: str, check, timeout: float):
-    return wait_for(what, check, timeout, interval=1.0)
+def _wait(what: str, check, timeout: float, interval: float = 1.0):
+    return wait_for(what, check, timeout, interval=interval)
 
 
 def _objects(topology: Topology) -> dict[str, str]:
