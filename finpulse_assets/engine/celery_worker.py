@@ -11,7 +11,6 @@ it reaches the Celery pool's child processes too.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import yaml
 
+from finpulse_assets.deploy.process_tree import stop_tree
 from finpulse_assets.engine.executor import CelerySettings
 from finpulse_assets.settings import PROJECT_ROOT
 from finpulse_assets.storage.postgres_admin import postgres_home
@@ -89,17 +89,8 @@ def wait_until_consuming(workers: list[CeleryWorker], celery: CelerySettings,
 
 def stop_worker(worker: CeleryWorker, grace: float = 10.0) -> None:
     """SIGTERM to the worker's session (Celery's warm shutdown), SIGKILL to what is left after `grace`."""
-    for signum, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(worker.process.pid, signum)
-        except ProcessLookupError:
-            break
-        try:
-            worker.process.wait(wait)
-            if not _group_alive(worker.process.pid):
-                break
-        except subprocess.TimeoutExpired:
-            continue
+    stop_tree(worker.process.pid, grace=grace)
+    worker.process.wait(5.0)
 
 
 @contextmanager
@@ -125,14 +116,6 @@ def delete_queue(celery: CelerySettings) -> None:
 
     with Connection(celery.broker) as connection:
         connection.default_channel.queue_delete(celery.queue)
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-        return True
-    except ProcessLookupError:
-        return False
 
 
 def _tail(worker: CeleryWorker) -> str:
