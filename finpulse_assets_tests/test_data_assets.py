@@ -115,3 +115,15 @@ def test_schema_check_fails_on_impossible_bars():
     result = schema_check(bad, RawPrices)
     assert result.check_name == SCHEMA_CHECK and not result.passed
     assert "high < max(open, close)" in result.metadata["failure_cases"].value
+
+
+def test_a_tweet_preview_shows_links_images_and_html_as_text(instance, tmp_path):
+    from markdown_it import MarkdownIt
+
+    rows = tweet_rows(("AAA",), "2024-01-02", "2024-01-02")
+    rows[0]["body"] = "$AAA ![pixel](http://tracker.example/p.png) <img src=x onerror=alert(1)> a|b ``x`` http://t.co/"
+    result = _run(instance, tmp_path, "AAA", date(2024, 1, 2), date(2024, 1, 2), tweets=FakeTweetSource(rows=rows))
+    preview = _metadata(result, "raw_tweets", key_for("AAA", date(2024, 1, 2)))["preview"]
+    html = MarkdownIt("commonmark").enable("table").render(preview)
+    assert "<img" not in html and "<a " not in html and "&lt;img src=x" in html, html
+    assert "$AAA ![pixel](http://tracker.example/p.png)" in html  # one cell, shown as written

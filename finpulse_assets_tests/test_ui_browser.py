@@ -2,7 +2,7 @@
 
 One module fixture materializes what `make demo` does for one ticker x four months with tiny models (plus a
 small `evaluation` over the same months) into a project-local-like instance, syncs the dashboard, and starts
-`dagster dev` (webserver + daemon), `evidently ui` and the report server on free ports. Chromium is Debian's
+`dagster dev` (webserver + daemon), `evidently ui`, `mlflow ui` and the report server on free ports. Chromium is Debian's
 (/usr/bin/chromium), driven by Playwright from PyPI; no browser download. Screenshots go to the test's
 tmp dir.
 """
@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from finpulse_assets.deploy.local_net import free_port, wait_for_http
+from finpulse_assets.storage.instance import mlflow_tracking_uri
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -100,9 +101,14 @@ def stack(tmp_path_factory):
                                   str(ports["evidently"])], env, root / "evidently.log")
         reports = start(stack, [sys.executable, "-m", "http.server", str(ports["reports"]), "-b", "127.0.0.1",
                                 "-d", str(root / "storage" / "reports")], env, root / "reports.log")
+        mlflow = start(stack, [str(bin_dir / "mlflow"), "ui", "--backend-store-uri",  # what `make mlflow` serves
+                               mlflow_tracking_uri(root / "storage"),
+                               "--default-artifact-root", str(root / "storage" / "mlflow" / "artifacts"),
+                               "-h", "127.0.0.1", "-p", str(ports["mlflow"])], env, root / "mlflow.log")
         wait_for_http(f"http://127.0.0.1:{ports['dagster']}/server_info", 240, dagster, root / "dagster_dev.log")
         wait_for_http(f"http://127.0.0.1:{ports['evidently']}/api/version", 60, evidently, root / "evidently.log")
         wait_for_http(f"http://127.0.0.1:{ports['reports']}/", 30, reports, root / "reports.log")
+        wait_for_http(f"http://127.0.0.1:{ports['mlflow']}/health", 120, mlflow, root / "mlflow.log")
         yield {"root": root, "ports": ports, "env": env, "state": state}
 
 
@@ -269,3 +275,123 @@ def test_a_backfill_launched_from_the_ui_succeeds(stack, page):
     page.goto(dagster_url(stack, f"/runs/{run.run_id}"))
     page.get_by_text("Success").first.wait_for()
     page.screenshot(path=str(stack["root"] / "backfill_run.png"))
+
+
+# Links off this machine cannot be followed offline; only the UIs' own chrome may carry them.
+OFF_MACHINE_HOSTS = {"dagster.io", "www.dagster.io", "docs.dagster.io", "courses.dagster.io", "github.com",
+                     "www.evidentlyai.com", "docs.evidentlyai.com", "evidentlyai.com", "discord.gg"}
+
+
+def settled_links(page) -> set[str]:
+    """The page's links once they stop changing for a second (the UIs keep polling, so the network never idles)."""
+    links, steady_since = None, time.monotonic()
+    while time.monotonic() - steady_since < 1.0:
+        page.wait_for_timeout(250)
+        now = set(page.eval_on_selector_all("a[href]", "links => links.map(link => link.href)"))
+        if now != links:
+            links, steady_since = now, time.monotonic()
+    return links
+
+
+def page_links(page, url: str, ready: str | None = None) -> set[str]:
+    page.goto(url)
+    if ready:
+        page.get_by_text(ready, exact=True).first.wait_for()
+    return settled_links(page)
+
+
+def broken_dagster_link(url, names: dict, instance) -> str | None:
+    """Why a link into the Dagster UI points at nothing (the UI is one page app: every path answers 200)."""
+    from urllib.parse import parse_qs, unquote, urlsplit
+
+    parts = urlsplit(url)
+    path = unquote(parts.path)
+    if path.startswith("/assets/"):
+        key = path.removeprefix("/assets/").strip("/")
+        if key not in names["assets"]:
+            return f"no asset {key!r}"
+        partition = parse_qs(parts.query).get("partition")
+        if partition and partition[0] not in names["partitions"].get(key, set()):
+            return f"no partition {partition[0]!r} of {key}"
+    elif match := re.fullmatch(r'/asset-groups~group:"(\w+)"/(\w+)', path):
+        if match.group(1) not in names["groups"] or match.group(2) not in names["assets"]:
+            return f"no group {match.group(1)!r} holding {match.group(2)!r}"
+    elif match := re.fullmatch(r"/runs/([0-9a-f-]{36})", path):
+        if instance.get_run_by_id(match.group(1)) is None:
+            return f"no run {match.group(1)}"
+    elif match := re.fullmatch(rf"/locations/{LOCATION}/(jobs|sensors)/(\w+)", path):
+        if match.group(2) not in names[match.group(1)]:
+            return f"no {match.group(1)[:-1]} {match.group(2)!r}"
+    return None
+
+
+def test_no_link_on_the_pages_users_open_is_broken(stack, page):
+    """Every asset group, every asset's page (its latest metadata), a partition's metadata and the dashboard:
+    each link on them leads somewhere that exists — a Dagster asset, partition, group, run, job or sensor; a
+    served report or plot; an MLflow run that the MLflow server knows."""
+    from urllib.parse import urlsplit
+
+    from dagster import DagsterInstance
+
+    from finpulse_assets.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    names = {"assets": {key.to_user_string() for key in graph.get_all_asset_keys()},
+             "groups": {graph.get(key).group_name for key in graph.get_all_asset_keys()},
+             "jobs": {job.name for job in defs.resolve_all_job_defs()},
+             "sensors": {sensor.name for sensor in defs.sensors or []}}
+    dagster = f"127.0.0.1:{stack['ports']['dagster']}"
+    began = time.monotonic()
+    with DagsterInstance.from_config(str(stack["root"] / "home")) as instance:
+        names["partitions"] = {key.to_user_string(): instance.get_materialized_partitions(key)
+                               for key in graph.get_all_asset_keys() if graph.get(key).is_partitioned}
+        opened, links = {}, {}
+        catalog = page_links(page, dagster_url(stack, "/assets"), "raw_prices")
+        opened["/assets"] = catalog
+        groups = sorted(u for u in catalog if "/asset-groups~group" in u)
+        assert {re.search(r'group%3A%22(\w+)%22', u).group(1) for u in groups} == names["groups"]
+        for url in groups:
+            opened[url] = page_links(page, url)
+        for name in sorted(names["assets"]):
+            opened[f"/assets/{name}"] = page_links(page, dagster_url(stack, f"/assets/{name}"), name)
+        # A partition's metadata of a data asset (a tweet preview), of the forecasts and of a drift report.
+        partition_pages = sorted({re.sub(r"\?.*", "", u): u for found in opened.values() for u in found
+                                  if "&partition=" in u}.items())
+        partition_pages = [u for page_url, u in partition_pages if page_url.rsplit("/", 1)[1] in
+                           ("raw_tweets", "predictions", "drift_report")]
+        assert len(partition_pages) == 3, partition_pages
+        for url in partition_pages:
+            opened[url] = page_links(page, url)
+        page.screenshot(path=str(stack["root"] / "partition_metadata.png"))
+        dashboard = f"http://127.0.0.1:{stack['ports']['evidently']}"
+        opened[dashboard] = page_links(page, dashboard, f"FinPulse {TICKER}")
+        page.get_by_text(f"FinPulse {TICKER}").first.click()
+        page.get_by_text("Drift share of the model inputs", exact=True).first.wait_for()
+        opened[dashboard + " (project)"] = settled_links(page)
+        for source, found in opened.items():
+            for url in found:
+                links.setdefault(url, source)
+        broken, checked = [], {"dagster": 0, "served": 0, "mlflow runs": 0}
+        for url, source in sorted(links.items()):
+            parts = urlsplit(url)
+            if parts.hostname != "127.0.0.1":
+                if parts.hostname not in OFF_MACHINE_HOSTS:
+                    broken.append(f"{url} (on {source}): a link off this machine")
+                continue
+            if parts.netloc == dagster:
+                checked["dagster"] += 1
+                why = broken_dagster_link(url, names, instance)
+            elif parts.port == stack["ports"]["mlflow"] and (run := re.search(r"/runs/(\w+)", parts.fragment)):
+                checked["mlflow runs"] += 1
+                answer = page.request.get(f"http://{parts.netloc}/api/2.0/mlflow/runs/get?run_id={run.group(1)}")
+                why = None if answer.ok else f"MLflow answers {answer.status}"
+            else:
+                checked["served"] += 1
+                answer = page.request.get(url)
+                why = None if answer.ok else f"answers {answer.status}"
+            if why:
+                broken.append(f"{url} (on {source}): {why}")
+    print(f"\n{len(opened)} pages, {len(links)} links in {time.monotonic() - began:.0f} s: {checked}")
+    assert not broken, "\n".join(broken)
+    # Each kind was reached: the pages carry model, report and partition links, not only navigation.
+    assert checked["mlflow runs"] >= 2 and checked["served"] >= 1 and len(opened) >= 30, (checked, len(opened))

@@ -11,6 +11,7 @@ output before the checks that follow it run). Downstream assets do not run.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 
@@ -55,8 +56,20 @@ def split_by_partition(frame: pd.DataFrame, parts: list[TickerDay], day_column: 
 
 
 def _cell(value) -> str:
-    text = f"{value:.6g}" if isinstance(value, float) else str(value)
-    return text[:60].replace("|", "\\|").replace("\n", " ")
+    """A Markdown table cell. Text from the sources is a code span, so the UI shows a tweet's link, image or HTML
+    as text and never renders it (no link to a cut-off URL, no image fetched from a host a tweet names)."""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    text = str(value)[:60].replace("\n", " ")
+    if isinstance(value, str):
+        fence = "`" * (max(map(len, re.findall("`+", text)), default=0) + 1)
+        text = f"{fence} {text} {fence}"
+    return text.replace("|", "\\|")
+
+
+def markdown_table(columns, rows) -> str:
+    header = "| " + " | ".join(map(str, columns)) + " |\n|" + "---|" * len(columns)
+    return "\n".join([header, *("| " + " | ".join(_cell(v) for v in row) + " |" for row in rows)])
 
 
 def _previews(frames: dict[TickerDay, pd.DataFrame]) -> dict[TickerDay, MetadataValue]:
@@ -70,13 +83,10 @@ def _previews(frames: dict[TickerDay, pd.DataFrame]) -> dict[TickerDay, Metadata
         return previews
     values = pd.concat(list(shown.values()), ignore_index=True).to_numpy(dtype=object)
     columns = next(iter(shown.values())).columns
-    header = "| " + " | ".join(map(str, columns)) + " |\n|" + "---|" * len(columns)
     start = 0
     for part, head in shown.items():
-        rows = values[start:start + len(head)]
+        previews[part] = MetadataValue.md(markdown_table(columns, values[start:start + len(head)]))
         start += len(head)
-        previews[part] = MetadataValue.md(
-            "\n".join([header, *("| " + " | ".join(_cell(v) for v in row) + " |" for row in rows)]))
     return previews
 
 
@@ -169,5 +179,6 @@ def schema_check(frame: pd.DataFrame, schema) -> AssetCheckResult:
         cases = err.failure_cases.head(20)
         return AssetCheckResult(check_name=SCHEMA_CHECK, passed=False, severity=AssetCheckSeverity.ERROR,
                                 metadata={"failures": len(err.failure_cases),
-                                          "failure_cases": MetadataValue.md(cases.astype(str).to_markdown(index=False))})
+                                          "failure_cases": MetadataValue.md(markdown_table(
+                                              cases.columns, cases.astype(str).to_numpy()))})
     return AssetCheckResult(check_name=SCHEMA_CHECK, passed=True, metadata={"rows_checked": len(frame)})
