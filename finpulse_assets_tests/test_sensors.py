@@ -84,7 +84,8 @@ def test_new_data_requests_new_tickers_and_days_in_one_run_per_ticker_range(inst
 
     # A new trading day for AAA and a new ticker CCC in the source.
     later = defs_for(tmp_path, prices=price_rows(("AAA", "BBB"), "2024-01-01", "2024-01-16")
-                     + price_rows(("CCC",), "2024-01-10", "2024-01-12"))
+                     + price_rows(("CCC",), "2024-01-10", "2024-01-12"),
+                     tweets=tweet_rows(("AAA", "BBB", "CCC"), "2024-01-01", "2024-01-16"))
     data = tick(later, instance, NEW_DATA_SENSOR)
     assert [r.partition_keys for r in data.dynamic_partitions_requests] == [["CCC"]]
     assert (key_for("AAA", date(2024, 1, 13)), key_for("AAA", date(2024, 1, 16))) in ranges(data)
@@ -255,3 +256,19 @@ def test_the_sensors_are_on_by_default(tmp_path):
     for name in (NEW_DATA_SENSOR, DRIFT_RETRAIN_SENSOR, PACKAGING_SENSOR):
         assert defs.get_repository_def().get_sensor_def(name).default_status == DefaultSensorStatus.RUNNING
     assert defs.get_repository_def().get_sensor_def(DRIFT_RETRAIN_SENSOR).asset_key == AssetKey("drift_report")
+
+
+def test_new_data_requests_no_run_for_a_ticker_whose_other_source_cannot_be_read(instance, tmp_path):
+    # BBB has prices but no tweet: a run would commit raw_prices and fail in raw_tweets.
+    defs = defs_for(tmp_path, tweets=tweet_rows(("AAA",), "2024-01-01", "2024-01-12"))
+    data = tick(defs, instance, NEW_DATA_SENSOR)
+    assert sorted(r.tags[TICKER_RUN_TAG] for r in data.run_requests) == ["AAA"]
+    instance.add_dynamic_partitions("tickers", ["AAA", "BBB"])
+    assert materialize(list(defs.assets), selection=data.run_requests[0].asset_selection, instance=instance,
+                       resources=dict(defs.resources), tags=data.run_requests[0].tags).success
+    skipped = tick(defs, instance, NEW_DATA_SENSOR)
+    assert not skipped.run_requests
+    assert "for 1 tickers; inputs that cannot be read: BBB" in skipped.skip_message
+    # Once its tweets arrive, the next tick requests it.
+    assert ranges(tick(defs_for(tmp_path), instance, NEW_DATA_SENSOR)) == [
+        (key_for("BBB", date(2024, 1, 1)), key_for("BBB", date(2024, 1, 12)))]

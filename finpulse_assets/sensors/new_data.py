@@ -14,6 +14,10 @@ or overwritten (another ETag or LastModified) since the cursor asks for the tick
 days it holds to be (re)loaded, materialized or not; the cursor (key -> ETag@LastModified
 of every object seen) advances in the same SensorResult. A bad file fails the tick with
 an error naming its key and leaves the cursor where it was.
+
+Before requesting a ticker's runs it reads both sources for that ticker and days, as the CLI does before its
+first run (`assets/run_inputs.input_problems`): a ticker whose input cannot be read (prices but no tweets, a
+file cut or ambiguous) gets no run, and the tick's log says why.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import pandas as pd
 from dagster import AddDynamicPartitionsRequest, AssetKey, DefaultSensorStatus, RunRequest, SensorResult, sensor
 from finpulse_assets.dagster_private import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from finpulse_assets.assets.run_inputs import input_problems
 from finpulse_assets.partitions import TICKER_RUN_TAG, parse_key, range_tags, ticker_partitions
 from finpulse_assets.sensors.widening import widening_tags
 from finpulse_assets.sources.base import PriceSource, TweetSource
@@ -157,7 +162,7 @@ def build_new_data_sensor(first_day: date, last_day: date, target_assets, max_da
         if without_prices:
             context.log.warning(f"landing tweets for tickers without a price file, not requested until their "
                                 f"prices land: {without_prices}")
-        requests = []
+        requests, unreadable = [], {}
         for ticker in tickers:
             days = missing_days(price_source.available_days(ticker, first_day, last_day), done.get(ticker, set()),
                                 first_day)
@@ -165,14 +170,28 @@ def build_new_data_sensor(first_day: date, last_day: date, target_assets, max_da
             landed = {d for d in day_span(held) if first_day <= d <= last_day}
             # A re-landed range gets a run key of its own: Dagster would skip a key it has seen.
             suffix = f":{digest}" if landed else ""
-            for start, end in day_ranges(days | landed, max_days_per_run):
+            wanted = day_ranges(days | landed, max_days_per_run)
+            # The CLI's input check (every source reads for the ticker and days), so that a run of this
+            # sensor cannot commit one source's tables and then fail on the other's.
+            if wanted and (problems := input_problems(tweet_source, price_source, [ticker], wanted[0][0],
+                                                      wanted[-1][1])):
+                unreadable[ticker] = problems
+                continue
+            for start, end in wanted:
                 requests.append(RunRequest(
                     run_key=f"{NEW_DATA_SENSOR}:{ticker}:{start}:{end}{suffix}", asset_selection=selection,
                     tags={**range_tags(ticker, start, end), TICKER_RUN_TAG: ticker, "finpulse/trigger": "new data",
                           **widening_tags(days | held, start, end, SPAN_REASON)}))
+        if unreadable:
+            context.log.warning("no run requested for " + "; ".join(
+                f"{ticker} ({', '.join(problems)})" for ticker, problems in unreadable.items())
+                + ": an input cannot be read. Fix it; the next tick requests them.")
+            if any(ticker in changed for ticker in unreadable):
+                cursor = context.cursor  # their landed files stay unseen; the others' run keys repeat, so no rerun
         if not requests and not new_tickers:
-            return SensorResult(skip_reason=f"raw_prices holds every day the source has for {len(tickers)} tickers",
-                                cursor=cursor)
+            held = f"raw_prices holds every day the source has for {len(tickers) - len(unreadable)} tickers"
+            return SensorResult(cursor=cursor, skip_reason=held + (
+                f"; inputs that cannot be read: {', '.join(unreadable)} (see the tick's log)" if unreadable else ""))
         context.log.info(f"new tickers {new_tickers}; {len(requests)} runs: "
                          + ", ".join(f"{r.tags[ASSET_PARTITION_RANGE_START_TAG]}..{r.tags[ASSET_PARTITION_RANGE_END_TAG]}"
                                      for r in requests[:10]))
