@@ -132,6 +132,22 @@ def landing_days(context, price_source: PriceSource, tweet_source: TweetSource):
     return days, digest, cursor
 
 
+def unreadable_inputs(price_source: PriceSource, tweet_source: TweetSource,
+                      wanted: dict[str, tuple[list[tuple[date, date]], set, str]]) -> dict[str, list[str]]:
+    """{ticker: problems} of the tickers whose sources cannot be read over their wanted days: the CLI's input
+    check, so that a run of this sensor cannot commit one source's tables and then fail on the other's. One
+    read of every wanted ticker; only when it finds a problem, one per ticker to name which."""
+    if not wanted:
+        return {}
+    first = min(r[0][0][0] for r in wanted.values())
+    last = max(r[0][-1][1] for r in wanted.values())
+    if not input_problems(tweet_source, price_source, list(wanted), first, last):
+        return {}
+    problems = {t: input_problems(tweet_source, price_source, [t], r[0][0][0], r[0][-1][1])
+                for t, r in wanted.items()}
+    return {ticker: found for ticker, found in problems.items() if found}
+
+
 def runnable_assets(instance) -> list[AssetKey]:
     keys = [AssetKey(k) for k in DATA_ASSETS]
     for assets, needs in DOWNSTREAM:
@@ -162,26 +178,22 @@ def build_new_data_sensor(first_day: date, last_day: date, target_assets, max_da
         if without_prices:
             context.log.warning(f"landing tweets for tickers without a price file, not requested until their "
                                 f"prices land: {without_prices}")
-        requests, unreadable = [], {}
+        wanted: dict[str, tuple[list[tuple[date, date]], set[date], str]] = {}
         for ticker in tickers:
             days = missing_days(price_source.available_days(ticker, first_day, last_day), done.get(ticker, set()),
                                 first_day)
             held = {d for d in changed.get(ticker, set()) if first_day <= d <= last_day}
             landed = {d for d in day_span(held) if first_day <= d <= last_day}
             # A re-landed range gets a run key of its own: Dagster would skip a key it has seen.
-            suffix = f":{digest}" if landed else ""
-            wanted = day_ranges(days | landed, max_days_per_run)
-            # The CLI's input check (every source reads for the ticker and days), so that a run of this
-            # sensor cannot commit one source's tables and then fail on the other's.
-            if wanted and (problems := input_problems(tweet_source, price_source, [ticker], wanted[0][0],
-                                                      wanted[-1][1])):
-                unreadable[ticker] = problems
-                continue
-            for start, end in wanted:
-                requests.append(RunRequest(
-                    run_key=f"{NEW_DATA_SENSOR}:{ticker}:{start}:{end}{suffix}", asset_selection=selection,
-                    tags={**range_tags(ticker, start, end), TICKER_RUN_TAG: ticker, "finpulse/trigger": "new data",
-                          **widening_tags(days | held, start, end, SPAN_REASON)}))
+            if ticker_ranges := day_ranges(days | landed, max_days_per_run):
+                wanted[ticker] = (ticker_ranges, days | held, f":{digest}" if landed else "")
+        unreadable = unreadable_inputs(price_source, tweet_source, wanted)
+        requests = [
+            RunRequest(run_key=f"{NEW_DATA_SENSOR}:{ticker}:{start}:{end}{suffix}", asset_selection=selection,
+                       tags={**range_tags(ticker, start, end), TICKER_RUN_TAG: ticker, "finpulse/trigger": "new data",
+                             **widening_tags(asked, start, end, SPAN_REASON)})
+            for ticker, (ticker_ranges, asked, suffix) in wanted.items() if ticker not in unreadable
+            for start, end in ticker_ranges]
         if unreadable:
             context.log.warning("no run requested for " + "; ".join(
                 f"{ticker} ({', '.join(problems)})" for ticker, problems in unreadable.items())
