@@ -32,9 +32,27 @@ def stored(storage: Path, asset: str) -> pd.DataFrame:
     return frame
 
 
+def _dataset_frames(data_dir: Path, tickers: str, storage: Path, seconds: dict) -> tuple[pd.DataFrame, ...]:
+    from finpulse_assets.evaluation.cli import dataset_tickers, evaluation_settings
+    from finpulse_assets.evaluation.dataset_frames import stored_dataset_frames
+    from finpulse_assets.evaluation.protocol import Protocol
+
+    names = [t.strip().upper() for t in tickers.split(",") if t.strip()] or dataset_tickers(data_dir)
+    t0 = time.perf_counter()
+    frames, reused = stored_dataset_frames(evaluation_settings(data_dir, names, storage, Protocol()),
+                                           storage / "dataset_frames")
+    seconds |= {"data_stage_seconds": round(time.perf_counter() - t0, 1), "data_stage_reused": reused}
+    print(f"data stage ({'read back' if reused else 'computed'}): {seconds['data_stage_seconds']} s", flush=True)
+    return frames["price_features"], frames["vader_labels"], frames["raw_tweets"]
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="finpulse-evaluate-data-stage-only")
     parser.add_argument("--storage", required=True, help="an evaluation storage (storage/evaluation/<dataset>)")
+    parser.add_argument("--data", default="",
+                        help="a dataset folder (tweets/, prices/): compute the data stage's frames in this process "
+                             "(evaluation/dataset_frames.py, kept in <storage>/dataset_frames) instead of reading "
+                             "the storage's assets")
     parser.add_argument("--report-dir", default=str(PROJECT_ROOT / "reports" / "data_stage_only"))
     parser.add_argument("--n-trials", type=int, default=8)
     parser.add_argument("--seeds", type=int, default=3)
@@ -43,7 +61,11 @@ def main(argv=None) -> int:
                         help="variants of the walk-forward (empty: no walk-forward)")
     parser.add_argument("--wf-n-trials", type=int, default=3)
     parser.add_argument("--wf-step-months", type=int, default=1)
+    parser.add_argument("--wf-workers", type=int, default=1, help="processes for the walk-forward's jobs")
     parser.add_argument("--tickers", default="", help="comma-separated subset; default: every stored ticker")
+    parser.add_argument("--fit-cache", default="",
+                        help="folder of head outputs kept by a content hash of their inputs; default: "
+                             "<storage>/fit_cache; 'none': no cache")
     args = parser.parse_args(argv)
 
     import torch
@@ -58,7 +80,12 @@ def main(argv=None) -> int:
 
     started = time.perf_counter()
     storage = Path(args.storage).resolve()
-    prices, vader, tweets = stored(storage, "price_features"), stored(storage, "vader_labels"), stored(storage, "raw_tweets")
+    data_seconds = {}
+    if args.data:
+        prices, vader, tweets = _dataset_frames(Path(args.data).resolve(), args.tickers, storage, data_seconds)
+    else:
+        prices, vader, tweets = (stored(storage, "price_features"), stored(storage, "vader_labels"),
+                                 stored(storage, "raw_tweets"))
     if args.tickers:
         keep = {t.strip().upper() for t in args.tickers.split(",") if t.strip()}
         prices, vader, tweets = (f[f["ticker"].isin(keep)] for f in (prices, vader, tweets))
@@ -75,7 +102,8 @@ def main(argv=None) -> int:
                               n_trials=args.n_trials, seeds=args.seeds, report_dir=args.report_dir,
                               dataset=storage.name + " (data stage only)", walk_forward=bool(wf_variants),
                               wf_variants=wf_variants, wf_n_trials=args.wf_n_trials,
-                              wf_step_months=args.wf_step_months)
+                              wf_step_months=args.wf_step_months, wf_workers=args.wf_workers,
+                              fit_cache_dir="" if args.fit_cache == "none" else args.fit_cache or str(storage / "fit_cache"))
     settings = _settings(config)
     frames, skipped = variant_frames(config, settings, training_set, vader, tweets, pd.DataFrame())
     results = evaluate_variants(frames, settings)
@@ -95,10 +123,11 @@ def main(argv=None) -> int:
               "variants_test": results["test"], "ablations": results["ablations"], "bootstrap": results["bootstrap"],
               "variants_left_out": skipped, "dev": results["dev"], "seconds": results["seconds"],
               "walk_forward": walk,
-              "runtime": {"evaluation_seconds": round(seconds, 1), "cpu_count": os.cpu_count(),
+              "runtime": {"evaluation_seconds": round(seconds, 1), "cpu_count": os.cpu_count(), **data_seconds,
                           "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()],
                           "n_trials": args.n_trials, "seeds": args.seeds, "wf_n_trials": args.wf_n_trials,
-                          "wf_step_months": args.wf_step_months}}
+                          "wf_step_months": args.wf_step_months, "wf_workers": args.wf_workers,
+                          **({"fit_cache": settings.fit.cache.counts()} if settings.fit.cache else {})}}
     json_path, md_path = write_report(report, Path(args.report_dir))
     print(md_path.read_text())
     print(json.dumps(report["runtime"]))
