@@ -37,6 +37,7 @@ class EvaluationConfig(Config):
     seeds: int = Field(default=3, description="Networks averaged per head.")
     epochs: int = 40
     patience: int = 6
+    batch_size: int = Field(default=64, description="Samples per optimizer step of every network fitted.")
     bootstrap_resamples: int = Field(default=2000, description="Resamples of test days for the 95 % intervals.")
     walk_forward: bool = Field(default=True, description="Also run the walk-forward evaluation (rolling origins).")
     wf_first_test: str = Field(default="2014-10-01", description="Start of the first walk-forward test window.")
@@ -71,7 +72,7 @@ def _settings(config: EvaluationConfig):
                         config.up_above, config.down_at_or_below)
     search = SearchSettings(n_trials=config.n_trials, seed=config.search_seed, windows=tuple(config.windows),
                             layouts=tuple(config.layouts), embedding_components=tuple(config.embedding_components))
-    params = LSTMConfigParams(epochs=config.epochs, patience=config.patience)
+    params = LSTMConfigParams(epochs=config.epochs, patience=config.patience, batch_size=config.batch_size)
     cache = FitCache(config.fit_cache_dir) if config.fit_cache_dir else None
     return EvaluationSettings(protocol, search, FitSettings(params, config.seeds, cache), config.bootstrap_resamples)
 

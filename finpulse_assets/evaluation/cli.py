@@ -109,6 +109,8 @@ def evaluate(argv=None) -> int:
     parser.add_argument("--wf-n-trials", type=int, default=0,
                         help="Optuna trials per variant and walk-forward fold (default: the asset's, 3)")
     parser.add_argument("--no-walk-forward", action="store_true", help="only StockNet's fixed split")
+    parser.add_argument("--batch-size", type=int, default=0,
+                        help="samples per optimizer step of every network (default: the asset's, 64)")
     parser.add_argument("--wf-workers", type=int, default=0,
                         help="processes running the walk-forward's (fold, variant) jobs (default: the asset's, 1)")
     parser.add_argument("--variants", default="",
@@ -124,12 +126,12 @@ def evaluate(argv=None) -> int:
     from finpulse_assets.runs.cli import quiet_libraries
 
     quiet_libraries(args.verbose)
-    if min(args.n_trials, args.seeds, args.wf_step_months, args.wf_n_trials, args.wf_workers) < 0:
-        parser.error("--n-trials, --seeds, --wf-step-months, --wf-n-trials and --wf-workers take a positive number "
+    if min(args.n_trials, args.seeds, args.wf_step_months, args.wf_n_trials, args.wf_workers, args.batch_size) < 0:
+        parser.error("--n-trials, --seeds, --wf-step-months, --wf-n-trials, --wf-workers and --batch-size take a positive number "
                      "(0: the evaluation asset's default)")
     search = {k: v for k, v in (("n_trials", args.n_trials), ("seeds", args.seeds),
                                 ("wf_step_months", args.wf_step_months), ("wf_n_trials", args.wf_n_trials),
-                                ("wf_workers", args.wf_workers)) if v}
+                                ("wf_workers", args.wf_workers), ("batch_size", args.batch_size)) if v}
     if args.no_walk_forward:
         search["walk_forward"] = False
     for field in ("variants", "wf_variants"):

@@ -62,6 +62,7 @@ def main(argv=None) -> int:
     parser.add_argument("--wf-n-trials", type=int, default=3)
     parser.add_argument("--wf-step-months", type=int, default=1)
     parser.add_argument("--wf-workers", type=int, default=1, help="processes for the walk-forward's jobs")
+    parser.add_argument("--batch-size", type=int, default=64, help="samples per optimizer step of every network")
     parser.add_argument("--tickers", default="", help="comma-separated subset; default: every stored ticker")
     parser.add_argument("--fit-cache", default="",
                         help="folder of head outputs kept by a content hash of their inputs; default: "
@@ -103,6 +104,7 @@ def main(argv=None) -> int:
                               dataset=storage.name + " (data stage only)", walk_forward=bool(wf_variants),
                               wf_variants=wf_variants, wf_n_trials=args.wf_n_trials,
                               wf_step_months=args.wf_step_months, wf_workers=args.wf_workers,
+                              batch_size=args.batch_size,
                               fit_cache_dir="" if args.fit_cache == "none" else args.fit_cache or str(storage / "fit_cache"))
     settings = _settings(config)
     frames, skipped = variant_frames(config, settings, training_set, vader, tweets, pd.DataFrame())
@@ -127,6 +129,7 @@ def main(argv=None) -> int:
                           "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()],
                           "n_trials": args.n_trials, "seeds": args.seeds, "wf_n_trials": args.wf_n_trials,
                           "wf_step_months": args.wf_step_months, "wf_workers": args.wf_workers,
+                          "batch_size": args.batch_size,
                           **({"fit_cache": settings.fit.cache.counts()} if settings.fit.cache else {})}}
     json_path, md_path = write_report(report, Path(args.report_dir))
     print(md_path.read_text())
