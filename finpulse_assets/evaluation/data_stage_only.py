@@ -6,7 +6,9 @@ VADER sentiment can still be evaluated from `raw_tweets`, `vader_labels` and
 `price_features` of an evaluation storage (`make evaluate`'s data stage), with
 the same search, protocol, intervals and report as the `evaluation` asset. The
 report says no FinPulse (FinBERT) model was evaluated. Reads each asset's
-whole Delta table directly (a measurement tool, not part of the graph).
+whole Delta table directly (a measurement tool, not part of the graph), or,
+with `--data DIR`, computes the three frames from the dataset in this process
+(`dataset_frames`: the assets' own functions, kept in <storage>/dataset_frames).
 """
 
 from __future__ import annotations
