@@ -34,7 +34,25 @@ def stored(storage: Path, asset: str) -> pd.DataFrame:
     return frame
 
 
-def _dataset_frames(data_dir: Path, tickers: str, storage: Path, seconds: dict) -> tuple[pd.DataFrame, ...]:
+def vader_training_set(prices: pd.DataFrame, vader: pd.DataFrame, tweets: pd.DataFrame) -> pd.DataFrame:
+    """The training_set join of price_features with a VADER stand-in for sentiment_features, so the join (and
+    its row rules) is the graph's own; the price-only variants never read these columns, and the VADER
+    variant recomputes them the same way."""
+    from finpulse_assets.evaluation.vader_daily import vader_probabilities
+    from finpulse_assets.features.training_set import join_features
+    from finpulse_assets.sentiment.daily import daily_sentiment, fill_missing_days
+
+    per_day = daily_sentiment(vader_probabilities(vader, tweets))
+    days = pd.to_datetime(prices["date"])
+    sentiment = pd.concat([fill_missing_days(per_day[per_day["ticker"] == t], [t], days[prices["ticker"] == t])
+                           for t in sorted(prices["ticker"].unique())], ignore_index=True)
+    training_set, _ = join_features(prices, sentiment)
+    return training_set
+
+
+def dataset_frames_of(data_dir: Path, tickers: str, storage: Path, seconds: dict) -> tuple[pd.DataFrame, ...]:
+    """(price_features, vader_labels, raw_tweets) of the dataset, through <storage>/dataset_frames; `seconds`
+    gets the time it took and whether the frames were read back."""
     from finpulse_assets.evaluation.cli import dataset_tickers, evaluation_settings
     from finpulse_assets.evaluation.dataset_frames import stored_dataset_frames
     from finpulse_assets.evaluation.protocol import Protocol
@@ -77,28 +95,19 @@ def main(argv=None) -> int:
     from finpulse_assets.assets.evaluation import EvaluationConfig, _settings, _walk_forward_settings, variant_frames
     from finpulse_assets.evaluation.experiment import evaluate_variants
     from finpulse_assets.evaluation.report import headline, write_report
-    from finpulse_assets.features.training_set import join_features
-    from finpulse_assets.evaluation.vader_daily import vader_probabilities
-    from finpulse_assets.sentiment.daily import daily_sentiment, fill_missing_days
 
     started = time.perf_counter()
     storage = Path(args.storage).resolve()
     data_seconds = {}
     if args.data:
-        prices, vader, tweets = _dataset_frames(Path(args.data).resolve(), args.tickers, storage, data_seconds)
+        prices, vader, tweets = dataset_frames_of(Path(args.data).resolve(), args.tickers, storage, data_seconds)
     else:
         prices, vader, tweets = (stored(storage, "price_features"), stored(storage, "vader_labels"),
                                  stored(storage, "raw_tweets"))
     if args.tickers:
         keep = {t.strip().upper() for t in args.tickers.split(",") if t.strip()}
         prices, vader, tweets = (f[f["ticker"].isin(keep)] for f in (prices, vader, tweets))
-    # A VADER stand-in for sentiment_features so the training_set join (and its row rules) is the graph's own;
-    # the price-only variants never read these columns, and the VADER variant recomputes them the same way.
-    per_day = daily_sentiment(vader_probabilities(vader, tweets))
-    days = pd.to_datetime(prices["date"])
-    sentiment = pd.concat([fill_missing_days(per_day[per_day["ticker"] == t], [t], days[prices["ticker"] == t])
-                           for t in sorted(prices["ticker"].unique())], ignore_index=True)
-    training_set, _ = join_features(prices, sentiment)
+    training_set = vader_training_set(prices, vader, tweets)
     wf_variants = [v.strip() for v in args.wf_variants.split(",") if v.strip()]
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     config = EvaluationConfig(variants=list(dict.fromkeys(variants + wf_variants)),
