@@ -106,7 +106,9 @@ evaluate: install
 	$(if $(DATA),,$(error DATA=<dataset dir with tweets/ and prices/> is required))
 	$(BIN)/python -m finpulse_assets.evaluation.cli --data $(DATA) $(if $(TICKERS),--tickers $(TICKERS)) \
 		$(if $(N_TRIALS),--n-trials $(N_TRIALS)) $(if $(SEEDS),--seeds $(SEEDS)) \
-		$(if $(WF_STEP_MONTHS),--wf-step-months $(WF_STEP_MONTHS)) $(if $(WF_N_TRIALS),--wf-n-trials $(WF_N_TRIALS))
+		$(if $(WF_STEP_MONTHS),--wf-step-months $(WF_STEP_MONTHS)) $(if $(WF_N_TRIALS),--wf-n-trials $(WF_N_TRIALS)) \
+		$(if $(VARIANTS),--variants $(VARIANTS)) $(if $(WF_VARIANTS),--wf-variants $(WF_VARIANTS)) \
+		$(if $(WF_WORKERS),--wf-workers $(WF_WORKERS))
 
 benchmark: install
 	$(BIN)/python benchmarks/vader_throughput.py --data $(or $(DATA),../shared/data/stocknet-dev)

@@ -37,6 +37,7 @@ class EvaluationConfig(Config):
     seeds: int = Field(default=3, description="Networks averaged per head.")
     epochs: int = 40
     patience: int = 6
+    batch_size: int = Field(default=64, description="Samples per optimizer step of every network fitted.")
     bootstrap_resamples: int = Field(default=2000, description="Resamples of test days for the 95 % intervals.")
     walk_forward: bool = Field(default=True, description="Also run the walk-forward evaluation (rolling origins).")
     wf_first_test: str = Field(default="2014-10-01", description="Start of the first walk-forward test window.")
@@ -48,7 +49,12 @@ class EvaluationConfig(Config):
     wf_n_trials: int = Field(default=3, description="Optuna trials per variant and fold.")
     wf_seeds: int = Field(default=1, description="Networks averaged per head in the walk-forward.")
     wf_layouts: list[str] = Field(default=["pooled"], description="Layouts the walk-forward search chooses from.")
+    wf_workers: int = Field(default=1, description="Processes running the walk-forward's (fold, variant) jobs side "
+                                                   "by side (evaluation/fold_jobs.py); same forecasts as 1.")
     report_dir: str = str(PROJECT_ROOT / "reports")
+    fit_cache_dir: str = Field(default="", description="Folder of head outputs kept by a content hash of their "
+                                                       "inputs (evaluation/fit_cache.py): a rerun refits only what "
+                                                       "changed. Empty: no cache.")
     dataset: str = Field(default="", description="Name of the dataset in the report.")
     graph_stage_seconds: dict[str, float] = Field(default={}, description="Seconds of the graph stages run "
                                                                           "before this one (from the CLI).")
@@ -56,6 +62,7 @@ class EvaluationConfig(Config):
 
 def _settings(config: EvaluationConfig):
     from finpulse_assets.evaluation.experiment import EvaluationSettings
+    from finpulse_assets.evaluation.fit_cache import FitCache
     from finpulse_assets.evaluation.protocol import Protocol
     from finpulse_assets.evaluation.search import SearchSettings
     from finpulse_assets.evaluation.selection import FitSettings
@@ -65,8 +72,9 @@ def _settings(config: EvaluationConfig):
                         config.up_above, config.down_at_or_below)
     search = SearchSettings(n_trials=config.n_trials, seed=config.search_seed, windows=tuple(config.windows),
                             layouts=tuple(config.layouts), embedding_components=tuple(config.embedding_components))
-    params = LSTMConfigParams(epochs=config.epochs, patience=config.patience)
-    return EvaluationSettings(protocol, search, FitSettings(params, config.seeds), config.bootstrap_resamples)
+    params = LSTMConfigParams(epochs=config.epochs, patience=config.patience, batch_size=config.batch_size)
+    cache = FitCache(config.fit_cache_dir) if config.fit_cache_dir else None
+    return EvaluationSettings(protocol, search, FitSettings(params, config.seeds, cache), config.bootstrap_resamples)
 
 
 def _walk_forward_settings(config: EvaluationConfig, settings):
@@ -78,7 +86,7 @@ def _walk_forward_settings(config: EvaluationConfig, settings):
     evaluation = replace(settings, search=search, fit=replace(settings.fit, seeds=config.wf_seeds))
     return WalkForwardSettings(train_start=config.train_start, first_test=config.wf_first_test,
                                test_end=config.test_end, step_months=config.wf_step_months,
-                               dev_months=config.wf_dev_months, evaluation=evaluation)
+                               dev_months=config.wf_dev_months, workers=config.wf_workers, evaluation=evaluation)
 
 
 def variant_frames(config: EvaluationConfig, settings, training_set: pd.DataFrame, vader_labels: pd.DataFrame,
@@ -162,7 +170,8 @@ def build_evaluation_assets():
         stages = dict(config.graph_stage_seconds)
         runtime = {"graph_stage_seconds": {k: round(v, 1) for k, v in stages.items()},
                    "evaluation_seconds": round(seconds, 1), "total_seconds": round(sum(stages.values()) + seconds, 1),
-                   "cpu_count": os.cpu_count(), "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()]}
+                   "cpu_count": os.cpu_count(), "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()],
+                   **({"fit_cache": settings.fit.cache.counts()} if settings.fit.cache else {})}
         report_dir = Path(config.report_dir)
         report_dir.mkdir(parents=True, exist_ok=True)
         plots, plot_metadata = {}, {}

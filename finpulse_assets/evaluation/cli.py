@@ -109,23 +109,42 @@ def evaluate(argv=None) -> int:
     parser.add_argument("--wf-n-trials", type=int, default=0,
                         help="Optuna trials per variant and walk-forward fold (default: the asset's, 3)")
     parser.add_argument("--no-walk-forward", action="store_true", help="only StockNet's fixed split")
+    parser.add_argument("--batch-size", type=int, default=0,
+                        help="samples per optimizer step of every network (default: the asset's, 64)")
+    parser.add_argument("--wf-workers", type=int, default=0,
+                        help="processes running the walk-forward's (fold, variant) jobs (default: the asset's, 1)")
+    parser.add_argument("--variants", default="",
+                        help="comma-separated variants of StockNet's split (default: the asset's, every one)")
+    parser.add_argument("--wf-variants", default="",
+                        help="comma-separated variants of the walk-forward (default: the asset's)")
+    parser.add_argument("--no-fit-cache", action="store_true",
+                        help="refit every head (default: reuse the outputs kept in <storage>/fit_cache for inputs "
+                             "that did not change)")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="keep the libraries' own output (transformers' load reports, progress bars)")
     args = parser.parse_args(argv)
     from finpulse_assets.runs.cli import quiet_libraries
 
     quiet_libraries(args.verbose)
-    if min(args.n_trials, args.seeds, args.wf_step_months, args.wf_n_trials) < 0:
-        parser.error("--n-trials, --seeds, --wf-step-months and --wf-n-trials take a positive number (0: the evaluation asset's default)")
+    if min(args.n_trials, args.seeds, args.wf_step_months, args.wf_n_trials, args.wf_workers, args.batch_size) < 0:
+        parser.error("--n-trials, --seeds, --wf-step-months, --wf-n-trials, --wf-workers and --batch-size take a positive number "
+                     "(0: the evaluation asset's default)")
     search = {k: v for k, v in (("n_trials", args.n_trials), ("seeds", args.seeds),
-                                ("wf_step_months", args.wf_step_months), ("wf_n_trials", args.wf_n_trials)) if v}
+                                ("wf_step_months", args.wf_step_months), ("wf_n_trials", args.wf_n_trials),
+                                ("wf_workers", args.wf_workers), ("batch_size", args.batch_size)) if v}
     if args.no_walk_forward:
         search["walk_forward"] = False
+    for field in ("variants", "wf_variants"):
+        names = [v.strip() for v in getattr(args, field).split(",") if v.strip()]
+        if names:
+            search[field] = names
     data_dir = Path(args.data).resolve()
     tickers = [t.strip().upper() for t in args.tickers.split(",") if t.strip()] or dataset_tickers(data_dir)
     storage = Path(args.storage or PROJECT_ROOT / "storage" / "evaluation" / data_dir.name).resolve()
     protocol = Protocol()
     settings = evaluation_settings(data_dir, tickers, storage, protocol)
+    if not args.no_fit_cache:
+        search["fit_cache_dir"] = str(storage / "fit_cache")
     os.environ["FINPULSE_STORAGE_DIR"] = str(storage)  # the code location `make ui` loads sees the same files
     write_ui_env(storage, settings)
 

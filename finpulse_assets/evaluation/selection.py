@@ -12,13 +12,14 @@ dev accuracy, then to the earlier candidate. The test split plays no part here.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
 from finpulse_assets.evaluation.candidates import Candidate
-from finpulse_assets.evaluation.heads import CLASSIFICATION, REGRESSION, HeadSpec, apply_head, fit_head
+from finpulse_assets.evaluation.fit_cache import FitCache, head_output
+from finpulse_assets.evaluation.heads import CLASSIFICATION, REGRESSION, HeadSpec
 from finpulse_assets.evaluation.protocol import DEV, TRAIN, Protocol
 from finpulse_assets.evaluation.samples import Samples, build_samples
 from finpulse_assets.evaluation.scoring import movement_metrics, price_metrics
@@ -30,6 +31,8 @@ from finpulse_assets.models.lstm.model import LSTMConfigParams
 class FitSettings:
     params: LSTMConfigParams
     seeds: int = 3
+    # Head outputs kept by a content hash of their inputs (`fit_cache`); None: every head is fitted.
+    cache: FitCache | None = field(default=None, compare=False, repr=False)
 
 
 def head_spec(head: str, candidate: Candidate, fit: FitSettings) -> HeadSpec:
@@ -40,7 +43,7 @@ def head_spec(head: str, candidate: Candidate, fit: FitSettings) -> HeadSpec:
 def predictions(fitting: Samples, scored: Samples, candidate: Candidate, fit: FitSettings,
                 heads=(REGRESSION, CLASSIFICATION)) -> dict[str, np.ndarray]:
     """{head: output on `scored`} for heads fitted on `fitting`."""
-    return {head: apply_head(fit_head(fitting, head_spec(head, candidate, fit)), scored) for head in heads}
+    return {head: head_output(fit.cache, fitting, scored, head_spec(head, candidate, fit)) for head in heads}
 
 
 def dev_scores(frame: pd.DataFrame, candidate: Candidate, protocol: Protocol, fit: FitSettings,
@@ -59,7 +62,7 @@ def dev_scores(frame: pd.DataFrame, candidate: Candidate, protocol: Protocol, fi
     outputs = {REGRESSION: [], CLASSIFICATION: []}
     row = {}
     for k in range(fit.seeds):
-        one = FitSettings(replace(fit.params, seed=fit.params.seed + k), seeds=1)
+        one = replace(fit, params=replace(fit.params, seed=fit.params.seed + k), seeds=1)
         for head, out in predictions(train, dev, candidate, one).items():
             outputs[head].append(out)
         row = _dev_row(candidate, dev, {head: np.mean(outs, axis=0) for head, outs in outputs.items()})

@@ -21,14 +21,14 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from finpulse_assets.evaluation.candidates import CHOSEN_PER_FOLD, variant
+from finpulse_assets.evaluation.candidates import CHOSEN_PER_FOLD
 from finpulse_assets.evaluation.experiment import (
-    EvaluationSettings, _majority_label, _test_predictions, finpulse_choice, score_forecasts,
+    EvaluationSettings, _majority_label, finpulse_choice, score_forecasts,
 )
+from finpulse_assets.evaluation.fold_jobs import fold_results
 from finpulse_assets.evaluation.protocol import TEST, UP, Protocol
 from finpulse_assets.evaluation.samples import build_samples
 from finpulse_assets.evaluation.scoring import truth_frame
-from finpulse_assets.evaluation.search import search_variant
 from finpulse_assets.features.price import FEATURE_COLUMNS
 
 
@@ -39,11 +39,13 @@ class WalkForwardSettings:
     test_end: str = "2016-01-01"       # exclusive: the last fold's test window ends here
     step_months: int = 1               # one refit per step; a fold's test window is one step long
     dev_months: int = 2
+    workers: int = 1                   # processes running the (fold, variant) jobs side by side (fold_jobs.py)
     evaluation: EvaluationSettings = field(default_factory=EvaluationSettings)
 
     def __post_init__(self):
-        if self.step_months < 1 or self.dev_months < 1:
-            raise ValueError(f"step_months ({self.step_months}) and dev_months ({self.dev_months}) must be >= 1")
+        if min(self.step_months, self.dev_months, self.workers) < 1:
+            raise ValueError(f"step_months ({self.step_months}), dev_months ({self.dev_months}) and workers "
+                             f"({self.workers}) must be >= 1")
         earliest_dev = pd.Timestamp(self.first_test) - pd.DateOffset(months=self.dev_months)
         if not pd.Timestamp(self.train_start) < earliest_dev:
             raise ValueError(f"the first fold has no train window: train_start {self.train_start} is not before "
@@ -66,17 +68,15 @@ def folds(settings: WalkForwardSettings) -> list[Protocol]:
 
 
 def _fold_predictions(frames: dict[str, pd.DataFrame], fold: Protocol, settings: EvaluationSettings,
-                      tracker=None) -> dict:
-    fold_settings = replace(settings, protocol=fold)
-    dev, forecasts = {}, {}
-    for name, frame in frames.items():
-        dev[name] = search_variant(frame, variant(name), fold, settings.fit, settings.search, tracker)
-        forecasts[name] = _test_predictions(frame, dev[name]["choice"], fold_settings)
+                      variants: dict[str, dict]) -> dict:
+    """The fold's pooled inputs from its variants' `fold_jobs.variant_in_fold` results."""
     reference = next(iter(frames.values()))
     samples = build_samples(reference, FEATURE_COLUMNS, min(settings.search.windows), fold)
     truth = truth_frame(samples.part(TEST))
-    majority = _majority_label(reference, fold_settings)
-    return {"dev": dev, "forecasts": forecasts, "truth": truth,
+    majority = _majority_label(reference, replace(settings, protocol=fold))
+    dev = {name: v["dev"] for name, v in variants.items()}
+    return {"dev": dev, "forecasts": {name: v["forecast"] for name, v in variants.items()}, "truth": truth,
+            "variant_seconds": {name: v["seconds"] for name, v in variants.items()},
             "majority_up": np.full(len(truth), majority == UP), "headline": finpulse_choice(dev)}
 
 
@@ -87,17 +87,31 @@ def _choice_text(dev_entry: dict) -> dict:
             "best_dev_mcc": best["dev_mcc"]}
 
 
+def _fold_record(k: int, fold: Protocol, result: dict) -> dict:
+    seconds = result["variant_seconds"]
+    return {"fold": k, "train_start": fold.train_start, "dev_start": fold.dev_start,
+            "test_start": fold.test_start, "test_end": fold.test_end,
+            "test_samples": len(result["truth"]), "headline": result["headline"],
+            "choices": {n: _choice_text(e) for n, e in result["dev"].items()}, "variant_seconds": seconds,
+            "seconds": round(sum(v["dev_search"] + v["refit_and_test"] for v in seconds.values()), 1)}
+
+
 def walk_forward(frames: dict[str, pd.DataFrame], settings: WalkForwardSettings, tracker=None,
                  progress=None) -> dict:
     """Every fold's search, refit and test forecasts, pooled: scores with intervals, ablations, per-fold
     choices, seconds. The headline is CHOSEN_PER_FOLD: in each fold the forecasts of the FinBERT variant with
     the best dev MCC of that fold (the fixed split's rule), so the choice itself is evaluated out of sample."""
     started = time.perf_counter()
+    fold_list = folds(settings)
+    by_fold = {}
+    for k, variants in fold_results(frames, fold_list, settings.evaluation, settings.workers, tracker):
+        by_fold[k] = _fold_predictions(frames, fold_list[k], settings.evaluation, variants)
+        if progress is not None:
+            progress(_fold_record(k, fold_list[k], by_fold[k]))
     truths, majority, per_fold = [], [], []
     forecasts = {name: [] for name in [*frames, CHOSEN_PER_FOLD]}
-    for k, fold in enumerate(folds(settings)):
-        t0 = time.perf_counter()
-        result = _fold_predictions(frames, fold, settings.evaluation, tracker)
+    for k, fold in enumerate(fold_list):
+        result = by_fold[k]
         if result["truth"].empty:
             continue
         truths.append(result["truth"])
@@ -106,13 +120,7 @@ def walk_forward(frames: dict[str, pd.DataFrame], settings: WalkForwardSettings,
             forecasts[name].append(f)
         if result["headline"] is not None:
             forecasts[CHOSEN_PER_FOLD].append(result["forecasts"][result["headline"]])
-        per_fold.append({"fold": k, "train_start": fold.train_start, "dev_start": fold.dev_start,
-                         "test_start": fold.test_start, "test_end": fold.test_end,
-                         "test_samples": len(result["truth"]), "headline": result["headline"],
-                         "choices": {n: _choice_text(e) for n, e in result["dev"].items()},
-                         "seconds": round(time.perf_counter() - t0, 1)})
-        if progress is not None:
-            progress(per_fold[-1])
+        per_fold.append(_fold_record(k, fold, result))
     if not truths:
         raise ValueError("walk-forward: no fold has test samples; the data does not reach the test windows")
     truth = pd.concat(truths, ignore_index=True)
@@ -126,7 +134,7 @@ def walk_forward(frames: dict[str, pd.DataFrame], settings: WalkForwardSettings,
                          "test_end": settings.test_end, "step_months": settings.step_months,
                          "dev_months": settings.dev_months, "n_folds": len(per_fold),
                          "n_trials": settings.evaluation.search.n_trials, "seeds": settings.evaluation.fit.seeds,
-                         "layouts": list(settings.evaluation.search.layouts)},
+                         "layouts": list(settings.evaluation.search.layouts), "workers": settings.workers},
             "seconds": {"total": time.perf_counter() - started}}
 
 
