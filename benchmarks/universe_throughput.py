@@ -17,8 +17,8 @@ run path (`runs/cli.materialize`, one run per ticker, `default_workers()` worker
 Side by side in the same process, the ceiling: the same rows read by the same sources, cleaned and written to
 Delta with deltalake directly (no Dagster), VADER on the same tweets and, for (a), the int8 FinBERT scorer on them
 (`sentiment.score_tweets`, both cores): what the work costs without the orchestration. Generating the files is
-timed apart. With --profile, one more new-day pass of a few tickers in this process under cProfile says where a
-run's time goes. Writes reports/universe_throughput.json and prints a markdown table.
+timed apart. With --profile N, the first N tickers again in this process under cProfile (the new day; the backfill's
+last year) say where a run's time goes. Writes reports/universe_throughput.json and prints a markdown table.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def main() -> None:
     parser.add_argument("--backfill-tickers", type=int, default=2, help="tickers x 10 years (at most 27: the "
                                                                         "partition ceiling)")
     parser.add_argument("--parts", default="new_day,backfill")
-    parser.add_argument("--profile", type=int, default=0, help="tickers of a profiled new-day pass (0: none)")
+    parser.add_argument("--profile", type=int, default=0, help="tickers of a profiled pass after the timed one (0: none)")
     parser.add_argument("--pg-url", default=os.environ.get("FINPULSE_TEST_PG_URL",
                                                            "postgresql+psycopg2://postgres@127.0.0.1:5432/test"))
     parser.add_argument("--out", default="reports/universe_throughput.json")
@@ -137,7 +137,8 @@ def _new_day(spec: dict) -> dict:
         seconds = time.perf_counter() - started
         load_after = _load()
         ceiling = _ceiling(settings, NEW_DAY, NEW_DAY, tmp / "bare", score=True)
-        profile = _profile(settings, spec["profile"]) if spec["profile"] else None
+        profile = _profile(settings, spec["profile"], ["data_assets_job", "sentiment_features_job"],
+                           (NEW_DAY, NEW_DAY)) if spec["profile"] else None
     runs = 2 * tickers
     return {"tickers": tickers, "new_day": NEW_DAY.isoformat(), "history_days": spec["history_days"],
             "generate_history": history, "generate_new_day": new,
@@ -168,6 +169,9 @@ def _backfill(spec: dict) -> dict:
         seconds = time.perf_counter() - started
         load_after = _load()
         ceiling = _ceiling(settings, first, last, tmp / "bare", score=False)
+        # The last year again, one ticker in this process, under cProfile.
+        profile = _profile(settings, spec["profile"], ["data_assets_job"],
+                           (date(last.year, 1, 1), last)) if spec["profile"] else None
     ticker_days = tickers * ((last - first).days + 1)
     return {"tickers": tickers, "ticker_days": ticker_days, "trading_ticker_days": generated["price_rows"],
             "tweets": generated["tweet_rows"], "generate": generated, "seconds": round(seconds, 1),
@@ -176,7 +180,7 @@ def _backfill(spec: dict) -> dict:
             "tweets_per_second": round(generated["tweet_rows"] / seconds),
             "ceiling": ceiling, "ceiling_ticker_days_per_minute": round(ticker_days / ceiling["seconds"] * 60),
             "vs_ceiling": round(seconds / ceiling["seconds"], 1), "load": {"before": load_before, "after": load_after},
-            "workers": _workers()}
+            "workers": _workers(), "profile": profile}
 
 
 def _workers() -> int:
@@ -221,8 +225,8 @@ def _ceiling(settings, first: date, last: date, out: Path, score: bool) -> dict:
     return {**timings, "tweets": len(tweets), "prices": len(prices), "seconds": round(sum(timings.values()), 2)}
 
 
-def _profile(settings, tickers: int) -> list[str]:
-    """cProfile of one more new-day pass over the first `tickers` tickers, in this process: the top entries."""
+def _profile(settings, tickers: int, jobs: list[str], days: tuple[date, date]) -> list[str]:
+    """cProfile of `jobs` again over `days` for the first `tickers` tickers, in this process: the top entries."""
     import cProfile
     import dataclasses
     import io
@@ -231,7 +235,7 @@ def _profile(settings, tickers: int) -> list[str]:
     subset = dataclasses.replace(settings, tickers=settings.tickers[:tickers])
     profiler = cProfile.Profile()
     profiler.enable()
-    _materialize(subset, ["data_assets_job", "sentiment_features_job"], days=(NEW_DAY, NEW_DAY), workers=1)
+    _materialize(subset, jobs, days=days, workers=1)
     profiler.disable()
     text = io.StringIO()
     pstats.Stats(profiler, stream=text).sort_stats("cumulative").print_stats(60)
