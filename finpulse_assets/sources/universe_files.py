@@ -9,9 +9,10 @@ leads the next day's return, regime shift, dividends; tweet texts, retweets, cop
 `demo.simulate_tweets`), with tweets at a realistic rate and heavy-tailed:
 
   * a ticker's mean tweets per trading day is lognormal across tickers (sd TICKER_RATE_SD, mean
-    `tweets_per_day`, 200 by default): a few names get most of the attention, many get a few dozen;
+    `tweets_per_day`, 200 by default, before the demo's regime shift, 1.6x after it): a few names get most
+    of the attention, many get a few dozen;
   * a day's count has a lognormal day factor with sd DAY_BUZZ_SD (the demo's is 0.25): news days bring
-    several times the usual count (`tweet_counts` of the test: max/median per ticker well above the demo's).
+    several times the usual count (test_universe_files.py bounds the busiest day against the median one).
 
 500 tickers x 10 years x 200 tweets is about 250 M tweets (tens of GB of CSV), so tweets are written only for
 the trading days in [tweets_from, tweets_to) (default: the whole window); prices always cover the whole window
