@@ -12,7 +12,8 @@ with FINPULSE_S3_BUCKET set (see object_storage.py; new_data_sensor then watches
 
 `FINPULSE_DATA=<dir>` is a shorthand for a folder laid out as `tweets/` + `prices/`.
 With the demo sources, `FINPULSE_TICKERS=87` means a synthetic universe of 87 tickers
-(`sources/universe.py`).
+(`sources/universe.py`); so does it with `FINPULSE_DATA=<dir>` written by `sources/universe_files.py` (the
+S&P-500-sized universe at ~200 tweets per ticker-day, as CSV files).
 """
 
 from __future__ import annotations
@@ -36,6 +37,13 @@ DEMO_END = "2025-01-01"
 def _env(name: str, default: str) -> str:
     value = os.environ.get(name, "").strip()
     return value or default
+
+
+def _holds_universe(data: str, tickers: int) -> bool:
+    # Imported here only: the module imports the file sources, which settings alone does not need.
+    from finpulse_assets.sources.universe_files import holds_universe
+
+    return holds_universe(data, tickers)
 
 
 def _env_date(name: str, value: str) -> date:
@@ -67,9 +75,11 @@ class Settings:
         tickers = _env("FINPULSE_TICKERS", ",".join(DEMO_TICKERS))
         tweet_source = _env("FINPULSE_TWEET_SOURCE", "kaggle_csv" if data else "demo")
         price_source = _env("FINPULSE_PRICE_SOURCE", "yahoo_csv" if data else "demo")
-        if tickers.isdigit() and (tweet_source, price_source) != ("demo", "demo"):
+        if tickers.isdigit() and (tweet_source, price_source) != ("demo", "demo") and not (
+                data and _holds_universe(data, int(tickers))):
             raise ValueError(f"FINPULSE_TICKERS={tickers} generates synthetic tickers, which only the demo "
-                             f"sources have; list the tickers of your data instead (e.g. FINPULSE_TICKERS=AAPL,MSFT)")
+                             f"sources and a universe written by sources/universe_files.py (FINPULSE_DATA) have; "
+                             f"list the tickers of your data instead (e.g. FINPULSE_TICKERS=AAPL,MSFT)")
         start, end = _env("FINPULSE_START", DEMO_START), _env("FINPULSE_END", DEMO_END)
         first, stop = _env_date("FINPULSE_START", start), _env_date("FINPULSE_END", end)
         if stop <= first:

@@ -67,6 +67,24 @@ def test_materialize_covers_every_partition_and_summarises(tmp_path, capsys):
     assert "time taken" in out and "next: make ui      http://127.0.0.1:" in out and "make mlflow  http://" in out
 
 
+def test_days_limit_the_runs_to_a_new_day_and_outside_the_window_are_refused(tmp_path):
+    settings = Settings(tickers=("AAPL", "MSFT"), start="2024-03-01", end="2024-04-01",
+                        storage_dir=str(tmp_path / "storage"))
+    with DagsterInstance.ephemeral() as instance:
+        summary = materialize(settings, instance, jobs=[DATA_ASSETS_JOB],
+                              days=(pd.Timestamp("2024-03-25").date(), pd.Timestamp("2024-03-28").date()))
+        assert summary["assets"]["raw_prices"]["partitions"] == 2 * 4
+        summary = materialize(settings, instance, jobs=[DATA_ASSETS_JOB],
+                              days=(pd.Timestamp("2024-03-31").date(), pd.Timestamp("2024-03-31").date()))
+        assert summary["failure"] is None
+        assert {name: totals["partitions"] for name, totals in summary["assets"].items()} == {
+            "raw_tweets": 2, "vader_labels": 2, "raw_prices": 2, "price_features": 2}
+        assert _materialized_days(instance, "raw_prices")["MSFT"] == {f"2024-03-{d}" for d in (25, 26, 27, 28, 31)}
+        with pytest.raises(ValueError, match="not inside the window"):
+            materialize(settings, instance, jobs=[DATA_ASSETS_JOB],
+                        days=(pd.Timestamp("2024-03-31").date(), pd.Timestamp("2024-04-01").date()))
+
+
 def test_unknown_jobs_are_refused_naming_the_known_ones(capsys):
     import pytest
 

@@ -76,7 +76,7 @@ def trading_days(start: date, end: date) -> pd.DatetimeIndex:
     """Trading days in [start, end], as midnight timestamps."""
     days = pd.date_range(start, end, freq="D")
     holidays = _holidays(start.year, end.year)
-    keep = [d.weekday() < 5 and d.date() not in holidays for d in days]
+    keep = (days.weekday < 5) & ~days.isin(pd.DatetimeIndex(sorted(holidays)))
     return days[np.asarray(keep, dtype=bool)]
 
 

@@ -26,7 +26,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pandas as pd
 from dagster import DagsterInstance
@@ -83,7 +83,8 @@ def register_tickers(instance: DagsterInstance, tickers) -> list[str]:
 
 def materialize(settings: Settings, instance: DagsterInstance, jobs: Sequence[str] = tuple(JOB_ORDER),
                 run_config: Mapping[str, Mapping] | None = None, resources: Mapping[str, object] | None = None,
-                progress: Progress | None = None, workers: int = 1, executor: str | None = None) -> dict:
+                progress: Progress | None = None, workers: int = 1, executor: str | None = None,
+                days: tuple[date, date] | None = None) -> dict:
     """Run `jobs` (in JOB_ORDER) for every configured ticker; returns the summary `print_summary` prints.
 
     run_config: {asset name: its config dict}; each job gets the entries of its own assets.
@@ -94,6 +95,8 @@ def materialize(settings: Settings, instance: DagsterInstance, jobs: Sequence[st
     executor: "celery" sends the partitioned stages' steps to Celery workers instead (runs/celery_runs.py;
     default: FINPULSE_EXECUTOR), FINPULSE_CELERY_RUNS runs at a time; the unpartitioned stages still run in
     this process.
+    days: (first, last) inside the window: the partitioned stages' runs cover only these days (a new day landing,
+    as the sensor's runs do), reading the window's earlier days as stored; default: the whole window.
     """
     executor = executor or executor_name()
     if (workers > 1 or executor == CELERY) and (resources is not None or not instance.is_persistent):
@@ -105,6 +108,10 @@ def materialize(settings: Settings, instance: DagsterInstance, jobs: Sequence[st
     register_tickers(instance, settings.tickers)
     first = pd.Timestamp(settings.start).date()
     last = (pd.Timestamp(settings.end) - pd.Timedelta(days=1)).date()
+    if days is not None:
+        if not first <= days[0] <= days[1] <= last:
+            raise ValueError(f"materialize: days {days[0]}..{days[1]} are not inside the window {first}..{last}")
+        first, last = days
     started = time.perf_counter()
     totals: dict[str, dict[str, int]] = defaultdict(lambda: {"partitions": 0, "rows": 0, "rows_rejected": 0})
     models: dict[str, dict] = {}

@@ -214,6 +214,7 @@ TWITTER_EPOCH_MS = 1288834974657  # snowflake ids count milliseconds from here
 RETWEET_SHARE = 0.12
 DUPLICATE_SHARE = 0.01
 TONE_REACTION = 0.3  # how much the day's own move colours its tweets
+DAY_BUZZ_SD = 0.25  # sd of the lognormal factor on each day's expected tweet count (overdispersion)
 SENTIMENT_PERSISTENCE = 0.4
 
 
@@ -339,14 +340,14 @@ def _writer_pool(rng, size: int) -> np.ndarray:
     return pd.unique(names)
 
 
-def _post_times(rng, days, abs_shock, shifted, tweets_per_day):
+def _post_times(rng, days, abs_shock, shifted, tweets_per_day, day_buzz_sd):
     """Trading-day index and Unix post second of each tweet, in posting order."""
     hours, weight, bounds = _hour_grid(days)
     cum_weight = np.concatenate([[0.0], np.cumsum(weight)])
     window_weight = cum_weight[bounds[1:]] - cum_weight[bounds[:-1]]
 
     # Expected count: window length x big-move boost x day buzz, scaled to tweets_per_day.
-    raw = window_weight * np.exp(0.35 * abs_shock) * np.exp(0.25 * rng.standard_normal(len(days)))
+    raw = window_weight * np.exp(0.35 * abs_shock) * np.exp(day_buzz_sd * rng.standard_normal(len(days)))
     base = raw[~shifted].mean() if (~shifted).any() else raw.mean()
     expected = tweets_per_day * raw / base * np.where(shifted, 1.6, 1.0)
     day = np.repeat(np.arange(len(days)), rng.poisson(expected))
@@ -398,8 +399,13 @@ def _retweets(rng, body, writer):
     return np.where(retweet, "RT @" + writer[source] + ": " + body[source], body), retweet
 
 
-def _simulate_tweets(rng, ticker, days, tone, abs_shock, shifted, tweets_per_day):
-    day, posted = _post_times(rng, days, abs_shock, shifted, tweets_per_day)
+def simulate_tweets(rng: np.random.Generator, ticker: str, latent: pd.DataFrame, tweets_per_day: float,
+                    day_buzz_sd: float = DAY_BUZZ_SD) -> pd.DataFrame:
+    """Raw tweets (RAW_TWEET_COLUMNS) of `ticker` on the consecutive trading days of `latent` (`simulate_market`'s
+    frame or a contiguous slice of it); `day_buzz_sd`: sd of the lognormal factor on each day's count."""
+    days = pd.DatetimeIndex(latent["date"])
+    tone, shifted = latent["tone"].to_numpy(), latent["shifted"].to_numpy()
+    day, posted = _post_times(rng, days, np.abs(latent["shock"].to_numpy()), shifted, tweets_per_day, day_buzz_sd)
     n = len(day)
 
     # Class from the day's tone; after the shift half the words come from the new vocabulary.
@@ -442,12 +448,21 @@ def _simulate_tweets(rng, ticker, days, tone, abs_shock, shifted, tweets_per_day
 def generate_ticker(seed: int, ticker: str, start: str, end: str, sentiment_lead: float = 0.35,
                     tweets_per_day: float = 25.0, regime_shift_at: float = 0.85) -> DemoMarket:
     """Prices, tweets and latent state of one ticker for trading days in [start, end)."""
+    if tweets_per_day < 0:
+        raise ValueError(f"tweets_per_day={tweets_per_day}: expected a non-negative rate")
+    prices, latent = simulate_market(seed, ticker, start, end, sentiment_lead, regime_shift_at)
+    tweets = simulate_tweets(_rng(seed, ticker, 1), ticker, latent, tweets_per_day)
+    return DemoMarket(prices=prices, tweets=tweets, latent=latent)
+
+
+def simulate_market(seed: int, ticker: str, start: str, end: str, sentiment_lead: float = 0.35,
+                    regime_shift_at: float = 0.85) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Price bars (RAW_PRICE_COLUMNS) and latent state (date, sentiment, shock, tone, high_vol, shifted) of one
+    ticker for trading days in [start, end): everything but the tweets, which `simulate_tweets` draws from it."""
     if not -1.0 <= sentiment_lead <= 1.0:
         raise ValueError(f"sentiment_lead={sentiment_lead}: expected a value in [-1, 1]")
     if not 0.0 <= regime_shift_at <= 1.0:
         raise ValueError(f"regime_shift_at={regime_shift_at}: expected a fraction in [0, 1]")
-    if tweets_per_day < 0:
-        raise ValueError(f"tweets_per_day={tweets_per_day}: expected a non-negative rate")
     days = trading_days(pd.Timestamp(start).date(), (pd.Timestamp(end) - pd.Timedelta(days=1)).date())
     if len(days) == 0:
         raise ValueError(f"demo window [{start}, {end}) holds no trading day")
@@ -456,10 +471,9 @@ def generate_ticker(seed: int, ticker: str, start: str, end: str, sentiment_lead
     prices, high_vol, sentiment, shock = _simulate_prices(_rng(seed, ticker, 0), ticker, days,
                                                           sentiment_lead, shifted)
     tone = sentiment + TONE_REACTION * shock - 0.5 * shifted
-    tweets = _simulate_tweets(_rng(seed, ticker, 1), ticker, days, tone, np.abs(shock), shifted, tweets_per_day)
     latent = pd.DataFrame({"date": days, "sentiment": sentiment, "shock": shock, "tone": tone,
                            "high_vol": high_vol, "shifted": shifted})
-    return DemoMarket(prices=prices, tweets=tweets, latent=latent)
+    return prices, latent
 
 
 # --- Resources ----------------------------------------------------------------------
