@@ -227,7 +227,8 @@ class DemoMarket:
     latent: pd.DataFrame  # per trading day: date, sentiment, shock, tone, high_vol, shifted (for tests and docs)
 
 
-def _rng(seed: int, ticker: str, stream: int) -> np.random.Generator:
+def ticker_rng(seed: int, ticker: str, stream: int) -> np.random.Generator:
+    """One seeded random stream per (seed, ticker, stream): the demo's and the synthetic universe's draws."""
     return np.random.default_rng(np.random.SeedSequence([seed, _ticker_hash(ticker), stream]))
 
 
@@ -451,7 +452,7 @@ def generate_ticker(seed: int, ticker: str, start: str, end: str, sentiment_lead
     if tweets_per_day < 0:
         raise ValueError(f"tweets_per_day={tweets_per_day}: expected a non-negative rate")
     prices, latent = simulate_market(seed, ticker, start, end, sentiment_lead, regime_shift_at)
-    tweets = simulate_tweets(_rng(seed, ticker, 1), ticker, latent, tweets_per_day)
+    tweets = simulate_tweets(ticker_rng(seed, ticker, 1), ticker, latent, tweets_per_day)
     return DemoMarket(prices=prices, tweets=tweets, latent=latent)
 
 
@@ -468,7 +469,7 @@ def simulate_market(seed: int, ticker: str, start: str, end: str, sentiment_lead
         raise ValueError(f"demo window [{start}, {end}) holds no trading day")
     shifted = np.arange(len(days)) >= int(round(regime_shift_at * len(days)))
 
-    prices, high_vol, sentiment, shock = _simulate_prices(_rng(seed, ticker, 0), ticker, days,
+    prices, high_vol, sentiment, shock = _simulate_prices(ticker_rng(seed, ticker, 0), ticker, days,
                                                           sentiment_lead, shifted)
     tone = sentiment + TONE_REACTION * shock - 0.5 * shifted
     latent = pd.DataFrame({"date": days, "sentiment": sentiment, "shock": shock, "tone": tone,

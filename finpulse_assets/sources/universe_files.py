@@ -38,7 +38,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from finpulse_assets.features.market_calendar import assign_trading_day
-from finpulse_assets.sources.demo import _rng, simulate_market, simulate_tweets
+from finpulse_assets.sources.demo import simulate_market, simulate_tweets, ticker_rng
 from finpulse_assets.sources.kaggle_csv import (
     COMPANY_FILE,
     COMPANY_FILE_COLUMNS,
@@ -58,7 +58,7 @@ MONTH_STREAM = 1000  # + year * 12 + month - 1: a month's tweets
 
 def ticker_rate(seed: int, ticker: str, tweets_per_day: float = TWEETS_PER_DAY) -> float:
     """The ticker's mean tweets per trading day: lognormal with mean `tweets_per_day` over tickers."""
-    z = _rng(seed, ticker, RATE_STREAM).standard_normal()
+    z = ticker_rng(seed, ticker, RATE_STREAM).standard_normal()
     return float(tweets_per_day * np.exp(TICKER_RATE_SD * z - TICKER_RATE_SD**2 / 2))
 
 
@@ -74,7 +74,7 @@ def ticker_tweets(seed: int, ticker: str, latent: pd.DataFrame, tweets_from: str
     months = dates.year * 12 + dates.month - 1
     for month in np.unique(months[wanted]):
         in_month = months == month
-        tweets = simulate_tweets(_rng(seed, ticker, MONTH_STREAM + int(month)), ticker, latent[in_month], rate,
+        tweets = simulate_tweets(ticker_rng(seed, ticker, MONTH_STREAM + int(month)), ticker, latent[in_month], rate,
                                  DAY_BUZZ_SD)
         if wanted[in_month].all():
             yield tweets
