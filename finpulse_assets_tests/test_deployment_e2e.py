@@ -58,6 +58,7 @@ from finpulse_assets_tests.topology_operator import (
     set_sensor_cursor,
     start_sensor,
     stop_sensors,
+    storage_answers,
     stored_partitions,
     terminate_instance_connections,
     went_through_the_queue,
@@ -170,7 +171,14 @@ def _kill(component: str, topology: Topology, url: str, backfill_id: str, run_pi
     if component == "postgres":
         ended = terminate_instance_connections(topology, seconds=5)
         wait_for("every component healthy", lambda: _all_healthy(topology, url), timeout=300, interval=0.5)
-        return f"pg_terminate_backend for 5 s ended {sum(ended.values())} connections {dict(ended)}"
+        # The webserver holds a connection per storage (dagster-postgres' optimize_for_webserver, no pre-ping):
+        # the first request on a terminated one fails (HTTP 500, "server closed the connection unexpectedly"),
+        # then SQLAlchemy replaces it. Counted here; recovered once every storage answers.
+        failed = []
+        wait_for("the webserver's storages", lambda: storage_answers(url, backfill_id) or failed.append(1),
+                 timeout=120, interval=0.5)
+        return (f"pg_terminate_backend for 5 s ended {sum(ended.values())} connections {dict(ended)}; "
+                f"{len(failed)} GraphQL request(s) failed before every storage answered")
     if component == "topology":
         before = objects(topology)
         topology.stop()

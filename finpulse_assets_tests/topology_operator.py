@@ -216,3 +216,16 @@ def landing_cursor(topology: Topology, landing: str) -> str:
     found = sorted((LandingObject(o["Key"], o["ETag"].strip('"'), o["LastModified"], o["Size"])
                     for page in pages for o in page.get("Contents", [])), key=lambda o: o.key)
     return changed_objects(None, found)[1]
+
+
+def storage_answers(url: str, backfill_id: str) -> bool:
+    """One GraphQL request reading each of the instance's three storages through the webserver (runs:
+    the backfill; event log: an asset's materializations; schedules: the sensors' states) succeeds."""
+    try:
+        backfill(url, backfill_id)
+        materializations(url, "raw_prices")
+        sensors(url)
+    except TopologyError:
+        return False
+    return True
+
