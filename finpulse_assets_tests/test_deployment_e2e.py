@@ -169,7 +169,7 @@ def _kill(component: str, topology: Topology, url: str, backfill_id: str, run_pi
                  timeout=300, interval=0.5)
         return f"run worker pid {run_pid} SIGKILLed; its retry created"
     if component == "postgres":
-        ended = terminate_instance_connections(topology, seconds=5)
+        ended = terminate_instance_connections(topology, seconds=10, every=0.05)
         wait_for("every component healthy", lambda: _all_healthy(topology, url), timeout=300, interval=0.5)
         # The webserver holds a connection per storage (dagster-postgres' optimize_for_webserver, no pre-ping):
         # the first request on a terminated one fails (HTTP 500, "server closed the connection unexpectedly"),
@@ -177,7 +177,7 @@ def _kill(component: str, topology: Topology, url: str, backfill_id: str, run_pi
         failed = []
         wait_for("the webserver's storages", lambda: storage_answers(url, backfill_id) or failed.append(1),
                  timeout=120, interval=0.5)
-        return (f"pg_terminate_backend for 5 s ended {sum(ended.values())} connections {dict(ended)}; "
+        return (f"pg_terminate_backend every 0.05 s for 10 s ended {sum(ended.values())} connections {dict(ended)}; "
                 f"{len(failed)} GraphQL request(s) failed before every storage answered")
     if component == "topology":
         before = objects(topology)
@@ -246,7 +246,16 @@ def test_a_kill_while_a_run_executes_is_recovered_from(operator, cases, componen
     assert {k: now.get(k) for k in stored_before} == stored_before
 
 
-@pytest.mark.parametrize("component", list(KILLS))
+# A defect the kills found and that is not fixed yet: xfail(strict=True), so the fix has to remove the mark.
+KNOWN_DEFECTS = {
+    "postgres": "a run's event write on a connection pg_terminate_backend ends fails its step (STEP_FAILURE: "
+                "psycopg2.OperationalError 'server closed the connection unexpectedly' writing STEP_START), which "
+                "run retries do not retry (retry_on_asset_or_op_failure: false): the backfill ends COMPLETED_FAILED",
+}
+
+
+@pytest.mark.parametrize("component", [pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=KNOWN_DEFECTS[c]))
+                                       if c in KNOWN_DEFECTS else c for c in KILLS])
 def test_after_the_kill_its_backfill_succeeds_with_every_partition_once(operator, cases, component):
     topology, url = operator
     assert component in cases, f"the kill of {component} did not run"
@@ -292,7 +301,8 @@ def test_no_stored_partition_was_lost_or_changed_by_the_later_kills(operator, ca
     recorded = _record_completed(topology, url, cases)
     now = stored_partitions(topology, ASSETS)
     assert {k: now.get(k) for k in recorded} == recorded
-    assert {k for k in now if k not in recorded} == set(), "partitions stored that no backfill selected"
+    selected = set().union(*(_selected(cases[c]["keys"]) for c in KILLS if c in cases))
+    assert {k for k in now if k not in selected} == set(), "partitions stored that no backfill selected"
     print(f"\n{len(recorded)} stored partitions of {len(KILLS)} backfills unchanged to the end")
 
 
