@@ -246,15 +246,17 @@ def test_a_kill_while_a_run_executes_is_recovered_from(operator, cases, componen
     assert {k: now.get(k) for k in stored_before} == stored_before
 
 
-# A defect the kills found and that is not fixed yet: xfail(strict=True), so the fix has to remove the mark.
+# A defect the kills found and that is not fixed yet. Not strict: the kill hits a run's write only in some
+# passes (1 of 3 so far), and a strict mark would fail the others.
 KNOWN_DEFECTS = {
     "postgres": "a run's event write on a connection pg_terminate_backend ends fails its step (STEP_FAILURE: "
                 "psycopg2.OperationalError 'server closed the connection unexpectedly' writing STEP_START), which "
-                "run retries do not retry (retry_on_asset_or_op_failure: false): the backfill ends COMPLETED_FAILED",
+                "run retries do not retry (retry_on_asset_or_op_failure: false): the backfill ends COMPLETED_FAILED "
+                "when the kill hits a write",
 }
 
 
-@pytest.mark.parametrize("component", [pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=KNOWN_DEFECTS[c]))
+@pytest.mark.parametrize("component", [pytest.param(c, marks=pytest.mark.xfail(strict=False, reason=KNOWN_DEFECTS[c]))
                                        if c in KNOWN_DEFECTS else c for c in KILLS])
 def test_after_the_kill_its_backfill_succeeds_with_every_partition_once(operator, cases, component):
     topology, url = operator
