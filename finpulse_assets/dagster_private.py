@@ -34,6 +34,11 @@ _WHERE = {
     # Tests that launch an asset backfill without a webserver (what its GraphQL mutation does): no public API.
     "PartitionBackfill": "dagster._core.execution.backfill",
     "monitor_started_run": "dagster._daemon.monitoring.run_monitoring",
+    # The run-worker health check of runs/run_launcher.py: a launcher's answer to run monitoring and the tag
+    # the default launcher records the code server in have no public names.
+    "CheckRunHealthResult": "dagster._core.launcher.base",
+    "WorkerStatus": "dagster._core.launcher.base",
+    "GRPC_INFO_TAG": "dagster._core.storage.tags",
     # Benchmarks that record many materializations straight into the event log (the partition ceiling):
     # the event payload class and the run id of runless events have no public name.
     "StepMaterializationData": "dagster._core.events",

@@ -18,7 +18,6 @@ from dagster import DagsterInstance
 
 from finpulse_assets.deploy.images import CODE_IMAGE as MADE_CODE_IMAGE
 from finpulse_assets.deploy.images import SERVING_IMAGE_LATEST
-from finpulse_assets.runs.ticker_queue import TickerRunCoordinator
 from finpulse_assets.deploy.local_topology import (
     CODE_MODULE,
     CODE_SERVER_HOST_ENV,
@@ -26,8 +25,10 @@ from finpulse_assets.deploy.local_topology import (
     INSTANCE_YAML,
     WORKSPACE_YAML,
 )
-from finpulse_assets.storage.instance import POSTGRES_INSTANCE_YAML, RUN_MONITORING_YAML
+from finpulse_assets.runs.run_launcher import LocalRunLauncher
+from finpulse_assets.runs.ticker_queue import TickerRunCoordinator
 from finpulse_assets.serving.auth import OPEN_PATHS
+from finpulse_assets.storage.instance import POSTGRES_INSTANCE_YAML, RUN_MONITORING_YAML
 from finpulse_assets_tests.postgres_support import temporary_database
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -112,6 +113,9 @@ def test_instance_yaml_loads_as_a_queued_postgres_instance(tmp_path, monkeypatch
             assert instance.run_retries_max_retries == INSTANCE["run_retries"]["max_retries"]
             assert type(instance.run_storage).__name__ == "PostgresRunStorage"
             assert type(instance.compute_log_manager).__name__ == "S3ComputeLogManager"
+            # Run monitoring can ask whether a run's worker still lives (runs/run_launcher.py).
+            assert isinstance(instance.run_launcher, LocalRunLauncher)
+            assert instance.run_launcher.supports_check_run_worker_health
 
 
 def test_compose_services_and_the_code_server():

@@ -1,272 +1,337 @@
-"""The operator's end-to-end test of the Dagster topology (docs/deployment.md).
+"""The operator's end-to-end test of the Dagster topology (docs/deployment.md): every component killed mid-run.
 
-Code server, webserver and daemon as separate processes on a Postgres instance of their own with the
-production dagster.yaml (queued runs), an S3 endpoint (the deployment's s3rver) on loopback holding the landing prefix
-the sources read and the asset tables. Everything an operator does goes through the webserver's GraphQL
-API: turn the sensors off, register tickers, launch a multi-ticker partition backfill, read back runs and
-materializations, turn new_data_sensor on. The daemon is killed with SIGKILL while the backfill is in
-flight and its restart loop brings it back; the backfill must complete with every partition materialized
-exactly once. Then the whole topology is stopped and started again: every object of the store (s3rver, on
-disk) and every materialization must still be there. Then a new day of prices and tweets lands; the sensor
-requests runs, the queue runs them, and the new day's partitions appear (their price features read the
-earlier days' tables, which the restart kept).
+One topology for the module (local_topology.Topology): s3rver, code server, webserver and daemon, each under
+its restart loop, on a Postgres instance of their own with the production dagster.yaml (queued runs, run
+monitoring, run retries), the landing prefix the sources read and the asset tables on the s3rver. Everything
+an operator does goes through the webserver's GraphQL API (sensors off, tickers registered, backfills
+launched, runs, events and materializations read back); the kills are what a crash does: SIGKILL of the
+run's worker, of the code server, the daemon, the webserver or the object store (their restart loops bring
+them back), `pg_terminate_backend` of the instance's Postgres connections, and a stop and start of the whole
+topology. One at a time, each kill hits a backfill of its own ticker (1 ticker x 8 days x 4 assets, one run)
+while that run executes a step, and the next backfill is launched once the component is back (so a kill
+may also hit the previous backfill's run). Then each backfill must have completed successfully with every
+selected partition materialized exactly once (the instance's counts, by the backfill's runs) and stored
+with the rows its materialization recorded; no partition stored by a backfill completed before a kill may
+be lost or changed by it (the Delta tables' rows and content hash per partition). The time to recover is
+printed per kill. Last, a new day lands for one ticker and new_data_sensor's run loads it.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 import time
 from collections import Counter
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 
-import boto3
-
 from finpulse_assets.deploy.local_net import free_port
-from finpulse_assets.deploy.local_topology import S3_BUCKET_ENV, Topology, graphql
+from finpulse_assets.deploy.local_topology import (
+    DEFAULT_PORTS,
+    PORT_ENV,
+    Topology,
+    TopologyError,
+    location_loaded,
+)
 from finpulse_assets.partitions import key_for
 from finpulse_assets.sensors.new_data import NEW_DATA_SENSOR
 from finpulse_assets_tests.daemon_support import wait_for
 from finpulse_assets_tests.postgres_support import temporary_database
 from finpulse_assets_tests.test_s3_landing import price_csv, tweet_csvs
+from finpulse_assets_tests.topology_operator import (
+    add_tickers,
+    answers,
+    backfill,
+    executing_run,
+    kill_run_worker,
+    landing_cursor,
+    launch_backfill,
+    materialization_counts,
+    materializations,
+    objects,
+    rows_of,
+    runs_with_tags,
+    s3_client,
+    set_sensor_cursor,
+    start_sensor,
+    stop_sensors,
+    storage_answers,
+    stored_partitions,
+    terminate_instance_connections,
+    went_through_the_queue,
+)
 
 pytestmark = pytest.mark.slow
 
-TICKERS = ("AAPL", "MSFT", "TSLA")
-START, END = "2024-01-01", "2024-01-22"   # 21 days x 3 tickers = 63 partitions per asset, all backfilled
-FIRST_DROP_END = "2024-01-12"              # the data there is at first; the later days materialize empty
-NEW_DAY = "2024-01-16"                     # then lands (a Tuesday; Monday the 15th was a holiday)
+# One ticker per kill, so each backfill selects partitions no other case touches.
+KILLS = {"run": "AAPL", "code_server": "MSFT", "daemon": "TSLA", "webserver": "AMZN", "s3": "GOOG",
+         "postgres": "INTC", "topology": "NVDA"}
+TICKERS = tuple(KILLS.values())
+START, END = "2024-01-02", "2024-01-10"   # 8 days per ticker, all backfilled
+FIRST_DROP_END = "2024-01-08"              # the data there is at first; the later day materializes empty
+NEW_DAY = "2024-01-09"                     # then lands for one ticker
+NEW_DAY_TICKER = KILLS["run"]
 LANDING = "finpulse/landing"
-BACKFILL_ASSETS = ["raw_tweets", "vader_labels", "raw_prices", "price_features"]
-LOCATION = "finpulse_assets"
-REPOSITORY = {"repositoryLocationName": LOCATION, "repositoryName": "__repository__"}
-DONE = {"COMPLETED", "COMPLETED_SUCCESS"}
+ASSETS = ["raw_tweets", "vader_labels", "raw_prices", "price_features"]
+COMPONENTS = ["s3", "code_server", "webserver", "daemon"]
 FAILED = {"FAILED", "CANCELED", "COMPLETED_FAILED", "FAILING", "CANCELING"}
 
 
-@pytest.fixture
-def topology(tmp_path):
+def _ports() -> dict[str, int]:
+    """The topology's port variables when set (FINPULSE_DEPLOY_*_PORT, to keep clear of other topologies on
+    the machine), else free ports."""
+    return {name: int(os.environ.get(PORT_ENV[name]) or free_port()) for name in DEFAULT_PORTS}
+
+
+def _days() -> list[date]:
+    first, last = date.fromisoformat(START), date.fromisoformat(END)
+    return [first + timedelta(days=i) for i in range((last - first).days)]
+
+
+def _land(topology: Topology, ticker: str, last_day: str, drop_first_day: str) -> None:
+    """`ticker`'s Yahoo price file through `last_day` (a new drop overwrites it) and a tweet drop from `drop_first_day`."""
+    client, bucket = s3_client(topology), topology.env()["FINPULSE_S3_BUCKET"]
+    i = TICKERS.index(ticker)
+    client.put_object(Bucket=bucket, Key=f"{LANDING}/prices/{ticker}.csv",
+                      Body=price_csv(START, last_day, base=100.0 * (i + 1)).encode())
+    tweets, company = tweet_csvs(ticker, drop_first_day, last_day, first_id=100_000 * (i + 1)
+                                 + (date.fromisoformat(drop_first_day) - date.fromisoformat(START)).days)
+    client.put_object(Bucket=bucket, Key=f"{LANDING}/tweets/{drop_first_day}-{ticker}/Tweet.csv", Body=tweets.encode())
+    client.put_object(Bucket=bucket, Key=f"{LANDING}/tweets/{drop_first_day}-{ticker}/Company_Tweet.csv",
+                      Body=company.encode())
+
+
+@pytest.fixture(scope="module")
+def operator():
+    # A folder of its own, not pytest's tmp_path: a pytest session started meanwhile by anyone under the same
+    # user deletes all but the last 3 of pytest's base folders, and this one lives for minutes.
+    tmp = Path(tempfile.mkdtemp(prefix="finpulse_e2e_"))
     with temporary_database("topology_e2e") as url:
-        topo = Topology(
-            state_dir=tmp_path / "deploy", pg_url=url,
-            ports={"webserver": free_port(), "code_server": free_port(), "s3": free_port()},
+        topology = Topology(
+            state_dir=tmp / "deploy", pg_url=url, ports=_ports(),
             extra_env={"FINPULSE_TICKERS": ",".join(TICKERS), "FINPULSE_START": START, "FINPULSE_END": END,
                        "FINPULSE_TWEET_SOURCE": "s3_landing", "FINPULSE_PRICE_SOURCE": "s3_landing",
-                       "FINPULSE_S3_PREFIX": "finpulse",
-                       "FINPULSE_STORAGE_DIR": str(tmp_path / "storage"),
-                       "FINPULSE_MLFLOW_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"})
+                       "FINPULSE_S3_PREFIX": "finpulse", "FINPULSE_STORAGE_DIR": str(tmp / "storage"),
+                       "FINPULSE_MLFLOW_URI": f"sqlite:///{tmp / 'mlflow.db'}"})
         try:
-            yield topo
+            began = time.monotonic()
+            topology.prepare()
+            topology.start_process("s3")
+            topology.wait_s3()
+            for ticker in TICKERS:
+                _land(topology, ticker, last_day=FIRST_DROP_END, drop_first_day=START)
+            topology.start_process("code_server")
+            topology.wait_code_server()
+            topology.start_process("webserver")
+            topology.wait_webserver()
+            # Before the daemon first ticks: the sensors would otherwise request the same partitions themselves.
+            stop_sensors(topology.webserver_url)
+            add_tickers(topology.webserver_url, TICKERS)
+            topology.start_process("daemon")
+            topology.wait_daemon()
+            print(f"\ntopology up with {len(TICKERS)} tickers landed in {time.monotonic() - began:.1f}s, "
+                  f"load average {os.getloadavg()}")
+            yield topology, topology.webserver_url
         finally:
-            topo.stop()
-            for name in ("s3", "code_server", "webserver", "daemon"):
-                assert topo.pid(name) is None, f"{name} still runs after stop"
-            assert not topo.leftover_pids(), "processes of the topology outlived its stop"
+            topology.stop()
+            for name in COMPONENTS:
+                assert topology.pid(name) is None, f"{name} still runs after stop"
+            assert not topology.leftover_pids(), "processes of the topology outlived its stop"
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _sensors(url: str) -> list[dict]:
-    data = graphql(url, """query($r: RepositorySelector!) { sensorsOrError(repositorySelector: $r) {
-        __typename ... on Sensors { results { name sensorState { id status } } } ... on PythonError { message } } }""", {"r": REPOSITORY})
-    assert data["sensorsOrError"]["__typename"] == "Sensors", data
-    return data["sensorsOrError"]["results"]
+def _loaded(url: str) -> bool:
+    """The webserver answers and has the code location loaded. A load error counts as not yet: the webserver
+    shows one while the code server restarts, and reloads the location once it answers again."""
+    try:
+        return answers(url) and location_loaded(url)
+    except TopologyError:
+        return False
 
 
-def _stop_sensors(url: str) -> None:
-    for sensor in _sensors(url):
-        result = graphql(url, """mutation($id: String!) { stopSensor(id: $id) { __typename
-            ... on StopSensorMutationResult { instigationState { status } } ... on PythonError { message } } }""",
-                         {"id": sensor["sensorState"]["id"]})["stopSensor"]
-        assert result["__typename"] == "StopSensorMutationResult", result
-    assert {s["name"]: s["sensorState"]["status"] for s in _sensors(url)} == {
-        s["name"]: "STOPPED" for s in _sensors(url)}
+def _all_healthy(topology: Topology, url: str) -> bool:
+    return all(topology.health(name)["state"] == "healthy" for name in COMPONENTS) and _loaded(url)
 
 
-def _add_tickers(url: str) -> None:
-    for ticker in TICKERS:
-        result = graphql(url, """mutation($r: RepositorySelector!, $key: String!) {
-            addDynamicPartition(repositorySelector: $r, partitionsDefName: "tickers", partitionKey: $key) {
-            __typename ... on PythonError { message } ... on DuplicateDynamicPartitionError { partitionName } } }""",
-                         {"r": REPOSITORY, "key": ticker})["addDynamicPartition"]
-        assert result["__typename"] == "AddDynamicPartitionSuccess", result
+def _back(topology: Topology, name: str, killed_pid: int):
+    """`name`'s restart loop runs a new process, and its probe says healthy."""
+    return lambda: topology.health(name)["state"] == "healthy" and topology.child_pid(name) not in (None, killed_pid)
 
 
-def _land(topology: Topology, last_day: str, drop_first_day: str) -> None:
-    """Yahoo price files through `last_day` (a new drop overwrites them) and a tweet drop from `drop_first_day`."""
-    env = topology.env()
-    client = boto3.client("s3", endpoint_url=topology.s3_url, region_name=env["AWS_DEFAULT_REGION"],
-                          aws_access_key_id=env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
-    bucket = env[S3_BUCKET_ENV]
-    for i, ticker in enumerate(TICKERS):
-        client.put_object(Bucket=bucket, Key=f"{LANDING}/prices/{ticker}.csv",
-                          Body=price_csv(START, last_day, base=100.0 * (i + 1)).encode())
-        tweets, company = tweet_csvs(ticker, drop_first_day, last_day, first_id=100_000 * (i + 1)
-                                     + (date.fromisoformat(drop_first_day) - date.fromisoformat(START)).days)
-        client.put_object(Bucket=bucket, Key=f"{LANDING}/tweets/{drop_first_day}-{ticker}/Tweet.csv", Body=tweets.encode())
-        client.put_object(Bucket=bucket, Key=f"{LANDING}/tweets/{drop_first_day}-{ticker}/Company_Tweet.csv",
-                          Body=company.encode())
+def _kill(component: str, topology: Topology, url: str, backfill_id: str, run_pid: int) -> str:
+    """Kills `component` and waits until it is back (not yet the backfill); returns what was done."""
+    if component == "run":
+        kill_run_worker(run_pid)
+        wait_for("the run's retry", lambda: any(r["parentRunId"] for r in backfill(url, backfill_id)["runs"]),
+                 timeout=300, interval=0.5)
+        return f"run worker pid {run_pid} SIGKILLed; its retry created"
+    if component == "postgres":
+        ended = terminate_instance_connections(topology, seconds=10, every=0.05)
+        wait_for("every component healthy", lambda: _all_healthy(topology, url), timeout=300, interval=0.5)
+        # The webserver holds a connection per storage (dagster-postgres' optimize_for_webserver, no pre-ping):
+        # the first request on a terminated one fails (HTTP 500, "server closed the connection unexpectedly"),
+        # then SQLAlchemy replaces it. Counted here; recovered once every storage answers.
+        failed = []
+        wait_for("the webserver's storages", lambda: storage_answers(url, backfill_id) or failed.append(1),
+                 timeout=120, interval=0.5)
+        return (f"pg_terminate_backend every 0.05 s for 10 s ended {sum(ended.values())} connections {dict(ended)}; "
+                f"{len(failed)} GraphQL request(s) failed before every storage answered")
+    if component == "topology":
+        before = objects(topology)
+        topology.stop()
+        topology.start()
+        after = objects(topology)
+        # The store is on disk: every object from before the stop is there unchanged (the run adds new ones).
+        assert {k: after.get(k) for k in before} == before
+        return f"stopped and started again, {len(before)} objects kept"
+    pid = topology.kill_process(component)
+    wait_for(f"{component} back", _back(topology, component, pid), timeout=300, interval=0.2)
+    if component == "webserver":
+        wait_for("the webserver's code location", lambda: _loaded(url), timeout=300, interval=0.2)
+    return f"{component} pid {pid} SIGKILLed; its restart loop started it again"
 
 
-def _start_sensor(url: str, name: str) -> None:
-    result = graphql(url, """mutation($s: SensorSelector!) { startSensor(sensorSelector: $s) { __typename
-        ... on Sensor { sensorState { status } } ... on PythonError { message } } }""",
-                     {"s": {**REPOSITORY, "sensorName": name}})["startSensor"]
-    assert result["__typename"] == "Sensor" and result["sensorState"]["status"] == "RUNNING", result
+@pytest.fixture(scope="module")
+def cases():
+    """What the kill tests leave for the checks after them: {component: its backfill, keys, kill time},
+    and "stored": each completed backfill's partitions as stored when it was first seen complete."""
+    return {"stored": {}}
 
 
-def _runs(url: str, tags: list[dict]) -> list[dict]:
-    data = graphql(url, """query($f: RunsFilter!) { runsOrError(filter: $f) { ... on Runs { results { runId status
-        } } } }""", {"f": {"tags": tags}})
-    return data["runsOrError"]["results"]
+def _selected(keys: list[str]) -> set[tuple[str, str]]:
+    return {(asset, key) for asset in ASSETS for key in keys}
 
 
-def _went_through_the_queue(url: str, run_id: str) -> bool:
-    data = graphql(url, """query($id: ID!) { logsForRun(runId: $id, limit: 200) {
-        ... on EventConnection { events { __typename } } } }""", {"id": run_id})
-    return "RunEnqueuedEvent" in {e["__typename"] for e in data["logsForRun"]["events"]}
+def _completed(url: str, cases: dict) -> list[str]:
+    return [c for c in KILLS if c in cases and backfill(url, cases[c]["backfill"])["status"] == "COMPLETED_SUCCESS"]
 
 
-def _partition_keys() -> list[str]:
-    first, last = date.fromisoformat(START), date.fromisoformat(END)
-    days = [first + timedelta(days=i) for i in range((last - first).days)]
-    return [key_for(ticker, day) for ticker in TICKERS for day in days]
+def _record_completed(topology: Topology, url: str, cases: dict) -> dict:
+    """Stores the partitions of every backfill completed since the last call; returns what is recorded."""
+    recorded = cases["stored"]
+    new = [c for c in _completed(url, cases) if not _selected(cases[c]["keys"]) & set(recorded)]
+    if new:
+        now = stored_partitions(topology, ASSETS)
+        for component in new:
+            recorded.update({k: v for k, v in now.items() if k in _selected(cases[component]["keys"])})
+    return dict(recorded)
 
 
-def _launch_backfill(url: str, keys: list[str]) -> str:
-    result = graphql(url, """mutation($p: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $p) {
-        __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message }
-        ... on PartitionSetNotFoundError { message } ... on InvalidSubsetError { message } } }""",
-                     {"p": {"assetSelection": [{"path": [a]} for a in BACKFILL_ASSETS], "partitionNames": keys,
-                            "title": "topology e2e"}})["launchPartitionBackfill"]
-    assert result["__typename"] == "LaunchBackfillSuccess", result
-    return result["backfillId"]
+@pytest.mark.parametrize("component", list(KILLS))
+def test_a_kill_while_a_run_executes_is_recovered_from(operator, cases, component):
+    """The kill, one at a time, each while its own backfill's run executes a step; the next backfill is
+    launched as soon as the component is back (the backfills are checked by the tests below)."""
+    topology, url = operator
+    wait_for("every component healthy", lambda: _all_healthy(topology, url), timeout=300, interval=0.5)
+    keys = [key_for(KILLS[component], day) for day in _days()]
+    assert not _selected(keys) & set(materialization_counts(url, ASSETS)), "partitions materialized before"
+    stored_before = _record_completed(topology, url, cases)
 
-
-def _backfill(url: str, backfill_id: str) -> dict:
-    return graphql(url, """query($id: String!) { partitionBackfillOrError(backfillId: $id) {
-        ... on PartitionBackfill { status runs(limit: 1000) { runId status assetSelection { path }
-        tags { key value } } } ... on PythonError { message } } }""",
-                   {"id": backfill_id})["partitionBackfillOrError"]
-
-
-def _materializations(url: str, asset: str) -> list[dict]:
-    data = graphql(url, """query($k: AssetKeyInput!) { assetOrError(assetKey: $k) { __typename
-        ... on Asset { assetMaterializations(limit: 10000) { partition runId timestamp
-        metadataEntries { label ... on IntMetadataEntry { intValue } } } } } }""", {"k": {"path": [asset]}})
-    assert data["assetOrError"]["__typename"] == "Asset", (asset, data)
-    return data["assetOrError"]["assetMaterializations"]
-
-
-def _rows(event: dict) -> int:
-    (rows,) = [m["intValue"] for m in event["metadataEntries"] if m["label"] == "rows"]
-    return rows
-
-
-def _wait(what: str, check, timeout: float, interval: float = 1.0):
-    return wait_for(what, check, timeout, interval=interval)
-
-
-def _objects(topology: Topology) -> dict[str, str]:
-    """Every object of the bucket but the step logs (written while steps run): key -> ETag."""
-    env = topology.env()
-    client = boto3.client("s3", endpoint_url=topology.s3_url, region_name=env["AWS_DEFAULT_REGION"],
-                          aws_access_key_id=env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
-    found = {}
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=env[S3_BUCKET_ENV]):
-        found.update({o["Key"]: o["ETag"] for o in page.get("Contents", [])
-                      if not o["Key"].startswith("dagster-compute-logs/")})
-    return found
-
-
-def test_backfill_survives_a_killed_daemon_then_a_restart_keeps_everything_and_the_sensor_loads_a_new_day(topology):
-    topology.prepare()
-    topology.start_process("s3")
-    topology.wait_s3()
-    _land(topology, last_day=FIRST_DROP_END, drop_first_day=START)
-    topology.start_process("code_server")
-    topology.wait_code_server()
-    topology.start_process("webserver")
-    topology.wait_webserver()
-    url = topology.webserver_url
-    # Before the daemon first ticks: the sensors would otherwise request the same partitions themselves.
-    _stop_sensors(url)
-    _add_tickers(url)
-    topology.start_process("daemon")
-    topology.wait_daemon()
-
-    keys = _partition_keys()
-    backfill_id = _launch_backfill(url, keys)
     began = time.monotonic()
-    # Mid-backfill: some runs requested, not all finished. The daemon dies; its restart loop brings it back.
-    state = _wait("the backfill's first run", lambda: (lambda b: b if b["runs"] else None)(_backfill(url, backfill_id)),
-                  timeout=240, interval=0.5)
-    assert state["status"] not in DONE | FAILED, state
+    backfill_id = launch_backfill(url, ASSETS, keys, f"e2e kill {component}")
+    cases[component] = {"backfill": backfill_id, "keys": keys}
+    run_id, run_pid = wait_for("a run of the backfill executing a step", lambda: executing_run(url, backfill_id),
+                               timeout=600, interval=0.5)
+    load = os.getloadavg()[0]
     killed = time.monotonic()
-    killed_pid = topology.kill_process("daemon")
-    killed_with = Counter(r["status"] for r in _backfill(url, backfill_id)["runs"])
-    _wait("the restarted daemon", lambda: topology.health("daemon")["state"] == "healthy"
-          and topology.child_pid("daemon") not in (None, killed_pid), timeout=240)
-    print(f"\ndaemon killed with runs {dict(killed_with)}: healthy again after {time.monotonic() - killed:.1f}s")
+    cases[component].update(killed_at=time.time(), run=run_id)
+    what = _kill(component, topology, url, backfill_id, run_pid)
+    back = time.monotonic() - killed
+    print(f"\n{component}: {what}; back in {back:.1f}s (launch to kill {killed - began:.1f}s, load {load:.1f})")
+    # Nothing the backfills completed before the kill stored is lost or changed.
+    now = stored_partitions(topology, ASSETS)
+    assert {k: now.get(k) for k in stored_before} == stored_before
 
-    def finished():
-        backfill = _backfill(url, backfill_id)
-        assert backfill["status"] not in FAILED, backfill
-        return backfill if backfill["status"] in DONE else None
 
-    backfill = _wait("the backfill to complete", finished, timeout=900, interval=2)
-    elapsed = time.monotonic() - began
-    runs = backfill["runs"]
-    by_status = Counter(r["status"] for r in runs)
-    # One run per ticker (single-run backfill policy): a restarted daemon that re-requested runs would show here.
-    assert by_status == {"SUCCESS": len(TICKERS)}, (dict(killed_with), by_status)
-    assert all(_went_through_the_queue(url, r["runId"]) for r in runs)
+# A defect the kills found and that is not fixed yet. Not strict: the kill hits a run's write only in some
+# passes (1 of 3 so far), and a strict mark would fail the others.
+KNOWN_DEFECTS = {
+    "postgres": "a run's event write on a connection pg_terminate_backend ends fails its step (STEP_FAILURE: "
+                "psycopg2.OperationalError 'server closed the connection unexpectedly' writing STEP_START), which "
+                "run retries do not retry (retry_on_asset_or_op_failure: false): the backfill ends COMPLETED_FAILED "
+                "when the kill hits a write",
+}
+
+
+@pytest.mark.parametrize("component", [pytest.param(c, marks=pytest.mark.xfail(strict=False, reason=KNOWN_DEFECTS[c]))
+                                       if c in KNOWN_DEFECTS else c for c in KILLS])
+def test_after_the_kill_its_backfill_succeeds_with_every_partition_once(operator, cases, component):
+    topology, url = operator
+    assert component in cases, f"the kill of {component} did not run"
+    case = cases[component]
+
+    def ended():
+        state = backfill(url, case["backfill"])
+        assert state["status"] not in FAILED, state
+        return state if state["status"] != "REQUESTED" else None
+
+    state = wait_for("the backfill to end", ended, timeout=900, interval=1)
+    _record_completed(topology, url, cases)
+    runs = state["runs"]
+    print(f"\n{component}: backfill {state['status']} {state['endTimestamp'] - case['killed_at']:.1f}s after the "
+          f"kill; runs {dict(Counter(r['status'] for r in runs))}")
+    assert state["status"] == "COMPLETED_SUCCESS", state
+    # A failed run is one a kill ended, retried by a run that succeeded.
+    retried = {r["parentRunId"] for r in runs if r["status"] == "SUCCESS" and r["parentRunId"]}
+    assert all(r["status"] == "SUCCESS" or (r["status"] == "FAILURE" and r["runId"] in retried) for r in runs), runs
+    assert case["run"] in {r["runId"] for r in runs}
+    assert all(went_through_the_queue(url, r["runId"]) for r in runs)
+
+    selected = _selected(case["keys"])
+    counts = {k: n for k, n in materialization_counts(url, ASSETS).items() if k in selected}
+    assert counts == dict.fromkeys(selected, 1), sorted((k, n) for k, n in counts.items() if n != 1)[:5] or \
+        sorted(selected - set(counts))[:5]
     run_ids = {r["runId"] for r in runs}
-    stored = {}
-    for asset in BACKFILL_ASSETS:
-        events = _materializations(url, asset)
-        counts = Counter(e["partition"] for e in events)
-        assert set(counts) == set(keys), (asset, sorted(set(keys) ^ set(counts))[:5])
-        assert max(counts.values()) == 1, (asset, [k for k, n in counts.items() if n > 1][:5])
-        assert {e["runId"] for e in events} <= run_ids, asset
-        stored[asset] = len(events)
-    print(f"backfill of {len(keys)} partitions x {len(BACKFILL_ASSETS)} assets in {len(runs)} runs: "
-          f"{elapsed:.1f}s ({len(runs) / elapsed * 60:.1f} runs/min)")
+    recorded = {}
+    for asset in ASSETS:
+        for event in materializations(url, asset):
+            if (asset, event["partition"]) in selected:
+                assert event["runId"] in run_ids, (asset, event)
+                recorded[(asset, event["partition"])] = rows_of(event)
+    stored = stored_partitions(topology, ASSETS)
+    wrong = [(k, stored.get(k), rows) for k, rows in recorded.items()
+             if rows is not None and stored.get(k, (0, ""))[0] != rows]
+    assert not wrong, wrong
+    assert any(recorded.values()), "the backfill stored no rows at all"
 
-    # The whole topology stopped and started again: the object store keeps landing files and tables.
-    before = _objects(topology)
-    assert any(k.startswith(f"{LANDING}/") for k in before) and any("/assets/raw_prices/" in k for k in before)
-    began = time.monotonic()
-    topology.stop()
-    topology.start()
-    print(f"topology stopped and started again in {time.monotonic() - began:.1f}s")
-    assert _objects(topology) == before
-    for asset in BACKFILL_ASSETS:
-        assert len(_materializations(url, asset)) == stored[asset], asset
 
-    # A new day lands; new_data_sensor (off until now, so its first tick comes at once) requests its runs.
-    _land(topology, last_day=NEW_DAY, drop_first_day=NEW_DAY)
+def test_no_stored_partition_was_lost_or_changed_by_the_later_kills(operator, cases):
+    topology, url = operator
+    recorded = _record_completed(topology, url, cases)
+    now = stored_partitions(topology, ASSETS)
+    assert {k: now.get(k) for k in recorded} == recorded
+    selected = set().union(*(_selected(cases[c]["keys"]) for c in KILLS if c in cases))
+    assert {k for k in now if k not in selected} == set(), "partitions stored that no backfill selected"
+    print(f"\n{len(recorded)} stored partitions of {len(KILLS)} backfills unchanged to the end")
+
+
+def test_a_new_day_lands_and_new_data_sensor_loads_it(operator):
+    topology, url = operator
+    wait_for("every component healthy", lambda: _all_healthy(topology, url), timeout=300, interval=0.5)
+    # What has landed so far is loaded by the backfills: the sensor starts from here.
+    set_sensor_cursor(url, NEW_DATA_SENSOR, landing_cursor(topology, LANDING))
+    _land(topology, NEW_DAY_TICKER, last_day=NEW_DAY, drop_first_day=NEW_DAY)
     began = time.monotonic()
-    _start_sensor(url, NEW_DATA_SENSOR)
-    new_keys = {key_for(ticker, date.fromisoformat(NEW_DAY)) for ticker in TICKERS}
+    start_sensor(url, NEW_DATA_SENSOR)
+    new_key = key_for(NEW_DAY_TICKER, date.fromisoformat(NEW_DAY))
     trigger = [{"key": "finpulse/trigger", "value": "new data"}]
 
     def loaded():
-        sensor_runs = _runs(url, trigger)
+        sensor_runs = runs_with_tags(url, trigger)
         assert not [r for r in sensor_runs if r["status"] in {"FAILURE", "CANCELED"}], sensor_runs
-        if len(sensor_runs) < len(TICKERS) or any(r["status"] != "SUCCESS" for r in sensor_runs):
-            return None
-        return sensor_runs
+        return sensor_runs if sensor_runs and all(r["status"] == "SUCCESS" for r in sensor_runs) else None
 
-    sensor_runs = _wait("the sensor's runs", loaded, timeout=900, interval=2)
-    # One run per ticker (a range of days each), queued like every run.
-    assert len(sensor_runs) == len(TICKERS), sensor_runs
-    assert all(_went_through_the_queue(url, r["runId"]) for r in sensor_runs)
+    sensor_runs = wait_for("the sensor's runs", loaded, timeout=900, interval=2)
     sensor_run_ids = {r["runId"] for r in sensor_runs}
-    for asset in BACKFILL_ASSETS:
-        events = [e for e in _materializations(url, asset) if e["partition"] in new_keys]
+    for asset in ASSETS:
+        events = [e for e in materializations(url, asset) if e["partition"] == new_key]
         by_sensor = [e for e in events if e["runId"] in sensor_run_ids]
-        assert {e["partition"] for e in by_sensor} == new_keys, asset
+        assert by_sensor, (asset, events)
         if asset in ("raw_prices", "raw_tweets"):
-            # The backfill found nothing for the new day; the sensor's runs load its rows.
-            assert all(_rows(e) == 0 for e in events if e["runId"] in run_ids), (asset, events)
-            assert all(_rows(e) >= 1 for e in by_sensor), (asset, by_sensor)
-    print(f"new day through the sensor: {len(sensor_runs)} runs in {time.monotonic() - began:.1f}s")
+            # The backfill found nothing for the new day; the sensor's run loads its rows.
+            assert all(rows_of(e) == 0 for e in events if e["runId"] not in sensor_run_ids), (asset, events)
+            assert all(rows_of(e) >= 1 for e in by_sensor), (asset, by_sensor)
+    print(f"\nnew day through the sensor: {len(sensor_runs)} run(s) in {time.monotonic() - began:.1f}s")

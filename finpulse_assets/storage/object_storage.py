@@ -25,6 +25,10 @@ from dagster_aws.s3 import S3Resource
 
 DEFAULT_PREFIX = "finpulse"
 DEFAULT_REGION = "us-east-1"
+# Attempts per S3 request (botocore's standard retry mode, which S3Resource sets: exponential backoff with
+# jitter, at most 20 s a wait). Dagster's default of 5 gave up within the few seconds an object store takes
+# to restart (the e2e test's s3rver kill failed a step listing the landing prefix); 10 waits up to ~2 min.
+S3_MAX_ATTEMPTS = 10
 _SECRETS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 
 
@@ -60,7 +64,8 @@ class ObjectStorage:
 
     def s3_resource(self) -> S3Resource:
         secrets = {name.lower(): EnvVar(name) for name in _SECRETS if os.environ.get(name)}
-        return S3Resource(region_name=self.region, endpoint_url=self.endpoint_url, **secrets)
+        return S3Resource(region_name=self.region, endpoint_url=self.endpoint_url, max_attempts=S3_MAX_ATTEMPTS,
+                          **secrets)
 
     def folder(self, name: str):
         """The S3Folder `<prefix>/<name>` (models, reports, bentos) that local stores publish to."""
