@@ -246,8 +246,8 @@ def test_a_kill_while_a_run_executes_is_recovered_from(operator, cases, componen
     assert {k: now.get(k) for k in stored_before} == stored_before
 
 
-# A defect the kills found and that is not fixed yet. Not strict: the kill hits a run's write only in some
-# passes (1 of 3 so far), and a strict mark would fail the others.
+# A defect the kills found and that is not fixed yet. The kill hits a run's write only in some passes (1 of 3
+# so far): then the test checks what must still hold and reports the defect as an expected failure.
 KNOWN_DEFECTS = {
     "postgres": "a run's event write on a connection pg_terminate_backend ends fails its step (STEP_FAILURE: "
                 "psycopg2.OperationalError 'server closed the connection unexpectedly' writing STEP_START), which "
@@ -256,16 +256,17 @@ KNOWN_DEFECTS = {
 }
 
 
-@pytest.mark.parametrize("component", [pytest.param(c, marks=pytest.mark.xfail(strict=False, reason=KNOWN_DEFECTS[c]))
-                                       if c in KNOWN_DEFECTS else c for c in KILLS])
+@pytest.mark.parametrize("component", KILLS)
 def test_after_the_kill_its_backfill_succeeds_with_every_partition_once(operator, cases, component):
     topology, url = operator
     assert component in cases, f"the kill of {component} did not run"
     case = cases[component]
+    # The known defect may end its backfill COMPLETED_FAILED; nothing may still be doubled, lost or misrecorded.
+    known_defect = KNOWN_DEFECTS.get(component)
 
     def ended():
         state = backfill(url, case["backfill"])
-        assert state["status"] not in FAILED, state
+        assert state["status"] not in FAILED or (known_defect and state["status"] == "COMPLETED_FAILED"), state
         return state if state["status"] != "REQUESTED" else None
 
     state = wait_for("the backfill to end", ended, timeout=900, interval=1)
@@ -273,16 +274,25 @@ def test_after_the_kill_its_backfill_succeeds_with_every_partition_once(operator
     runs = state["runs"]
     print(f"\n{component}: backfill {state['status']} {state['endTimestamp'] - case['killed_at']:.1f}s after the "
           f"kill; runs {dict(Counter(r['status'] for r in runs))}")
-    assert state["status"] == "COMPLETED_SUCCESS", state
+    if state["status"] != "COMPLETED_SUCCESS":
+        _check_nothing_doubled_or_misrecorded(topology, url, case, runs, complete=False)
+        pytest.xfail(known_defect)
     # A failed run is one a kill ended, retried by a run that succeeded.
     retried = {r["parentRunId"] for r in runs if r["status"] == "SUCCESS" and r["parentRunId"]}
     assert all(r["status"] == "SUCCESS" or (r["status"] == "FAILURE" and r["runId"] in retried) for r in runs), runs
     assert case["run"] in {r["runId"] for r in runs}
     assert all(went_through_the_queue(url, r["runId"]) for r in runs)
 
+    _check_nothing_doubled_or_misrecorded(topology, url, case, runs, complete=True)
+
+
+def _check_nothing_doubled_or_misrecorded(topology, url, case, runs, complete: bool):
+    """Every selected partition materialized once (at most once for a failed backfill), by the backfill's runs,
+    and the rows stored are the rows recorded."""
     selected = _selected(case["keys"])
     counts = {k: n for k, n in materialization_counts(url, ASSETS).items() if k in selected}
-    assert counts == dict.fromkeys(selected, 1), sorted((k, n) for k, n in counts.items() if n != 1)[:5] or \
+    expected = dict.fromkeys(selected, 1) if complete else {k: 1 for k in counts}
+    assert counts == expected, sorted((k, n) for k, n in counts.items() if n != 1)[:5] or \
         sorted(selected - set(counts))[:5]
     run_ids = {r["runId"] for r in runs}
     recorded = {}
@@ -295,7 +305,7 @@ def test_after_the_kill_its_backfill_succeeds_with_every_partition_once(operator
     wrong = [(k, stored.get(k), rows) for k, rows in recorded.items()
              if rows is not None and stored.get(k, (0, ""))[0] != rows]
     assert not wrong, wrong
-    assert any(recorded.values()), "the backfill stored no rows at all"
+    assert not complete or any(recorded.values()), "the backfill stored no rows at all"
 
 
 def test_no_stored_partition_was_lost_or_changed_by_the_later_kills(operator, cases):
