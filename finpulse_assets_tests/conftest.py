@@ -21,9 +21,11 @@ def pytest_configure(config):
 # order puts the modules measured longest first, so that none of them starts last and runs alone while the other
 # workers sit idle (docs/testing.md has the measurement). Any module not listed follows, in pytest's own order.
 LONGEST_FIRST = (
-    "test_ui_browser.py", "test_deployment_e2e.py", "test_deployment_one_writer.py", "test_model_assets.py",
-    "test_serving_image.py", "test_deployment_idempotent.py", "test_bento_package.py", "test_celery_engine.py",
-    "test_cli.py", "test_cli_progress.py", "test_deployment_supervision.py", "test_monitoring_chain.py",
+    "test_ui_browser.py", "test_deployment_e2e.py", "test_deployment_one_writer.py", "test_monitoring_chain.py",
+    "test_model_assets.py", "test_serving_image.py", "test_deployment_idempotent.py", "test_cli.py",
+    "test_bento_package.py", "test_cli_progress.py", "test_evaluation_walk_forward.py", "test_celery_engine.py",
+    "test_s3_landing.py", "test_concurrent_ticker_writes.py", "test_run_outcomes.py", "test_fault_matrix.py",
+    "test_deployment_supervision.py",
 )
 
 
