@@ -70,15 +70,22 @@ materialize: instance
 	FINPULSE_DATA=$(DATA) FINPULSE_TICKERS=$(TICKERS) FINPULSE_START=$(START) FINPULSE_END=$(END) \
 		$(BIN)/python -m finpulse_assets.runs.cli materialize
 
+# Parallel workers (pytest-xdist); each test module runs whole on one worker (its module fixtures are built once),
+# the longest modules first (finpulse_assets_tests/conftest.py). Tests that share a server use free ports, and
+# throwaway Postgres databases, queues and BentoML homes of their own. TEST_WORKERS=0: one process.
+TEST_WORKERS ?= 3
+PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
+
 # Every test (what CI runs), then the ten slowest.
 test: install
-	$(BIN)/python -m pytest -q --durations=10
+	$(BIN)/python -m pytest -q --durations=10 $(PYTEST_PARALLEL)
 
 # The inner loop: unit and asset tests; no end-to-end topology, container image or browser test, nothing
 # marked slow (a minute or more each). `make test` still runs all of them.
 test-fast: install
-	$(BIN)/python -m pytest -q --durations=10 -m "not slow" --ignore=finpulse_assets_tests/test_deployment_e2e.py \
-		--ignore=finpulse_assets_tests/test_serving_image.py --ignore=finpulse_assets_tests/test_ui_browser.py
+	$(BIN)/python -m pytest -q --durations=10 $(PYTEST_PARALLEL) -m "not slow" \
+		--ignore=finpulse_assets_tests/test_deployment_e2e.py --ignore=finpulse_assets_tests/test_serving_image.py \
+		--ignore=finpulse_assets_tests/test_ui_browser.py
 
 # Also serves storage/reports on 127.0.0.1:$(REPORTS_PORT), where the drift reports' `report` links point.
 # make ui EVALUATION=<dataset>: the instance and graph of `make evaluate DATA=.../<dataset>` instead.

@@ -133,6 +133,7 @@ def test_bento_asset_refuses_candidates_and_failed_parity(built, which, change, 
         check_servable(which, inputs[which])
 
 
+@pytest.mark.slow  # a pip install of 80-odd packages into a new virtualenv, then a server start
 def test_built_bento_serves_from_a_fresh_virtualenv(built, tmp_path):
     bento_dir = Path(built["output"].value["bento_path"])
     venv = tmp_path / "venv"
@@ -140,7 +141,8 @@ def test_built_bento_serves_from_a_fresh_virtualenv(built, tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
     python = venv / "bin" / "python"
-    install = subprocess.run([str(python), "-m", "pip", "install", "-q", "-r",
+    # --no-compile: no bytecode for all 80-odd packages (about 375 MB); the server compiles what it imports.
+    install = subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-compile", "-r",
                               str(bento_dir / "env" / "python" / "requirements.txt")],
                              capture_output=True, text=True, timeout=900, env=env)
     assert install.returncode == 0, install.stderr[-3000:]

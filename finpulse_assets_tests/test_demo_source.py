@@ -223,7 +223,8 @@ def test_regime_shift_changes_volatility_tweets_and_sentiment(daily_aapl, tweets
 
 def test_generation_is_fast():
     generate_ticker.cache_clear()
-    began = time.perf_counter()
+    # CPU time of this process: wall time also counts the other test workers and jobs sharing the cores.
+    began = time.process_time()
     for ticker in demo.DEFAULT_TICKERS:
         generate_ticker(7, ticker, "2023-01-01", "2025-01-01", 0.35, 25.0, 0.85)
-    assert time.perf_counter() - began < 2.0
+    assert time.process_time() - began < 2.0
