@@ -6,15 +6,11 @@ from dagster import AssetExecutionContext, AssetIn, IOManager, ResourceParam, as
 from finpulse_assets.assets.completeness import ReplaceConfig, guard_replacement, guard_ticker_coverage
 from finpulse_assets.assets.partitioned import emit, run_partitions, schema_check_spec, split_by_partition
 from finpulse_assets.sources.cleaning import clean_tweets
-from finpulse_assets.features.market_calendar import CLOSE_HOUR, MARKET_TZ, previous_trading_day
+from finpulse_assets.features.market_calendar import tweet_window_utc
 from finpulse_assets.partitions import TICKER_DAY_BACKFILL_POLICY
 from finpulse_assets.assets.schemas import RawTweets, VaderLabels
 from finpulse_assets.sentiment.vader import vader_scores
 from finpulse_assets.sources.base import TweetSource
-
-
-def _close_utc(day) -> pd.Timestamp:
-    return pd.Timestamp(day).replace(hour=CLOSE_HOUR).tz_localize(MARKET_TZ).tz_convert("UTC")
 
 
 def build_tweet_assets(partitions_def):
@@ -37,8 +33,7 @@ def build_tweet_assets(partitions_def):
         tickers = sorted({p.ticker for p in parts})
         first, last = min(p.day for p in parts), max(p.day for p in parts)
         # (close before the first day, close of the last day]: load_tweets is [start, end).
-        start = _close_utc(previous_trading_day(first)) + pd.Timedelta(seconds=1)
-        end = _close_utc(last) + pd.Timedelta(seconds=1)
+        start, end = tweet_window_utc(first, last)
         where = tweet_source.location(tickers)
         guard_ticker_coverage(context, tickers, tweet_source.available_tickers(), config, where)
         raw = tweet_source.load_tweets(tickers, start, end)

@@ -22,8 +22,6 @@ recomputes them).
 from __future__ import annotations
 
 import hashlib
-import importlib
-import inspect
 import json
 import os
 import shutil
@@ -32,8 +30,8 @@ from pathlib import Path
 import pandas as pd
 
 from finpulse_assets.assets.schemas import PriceFeatures, RawTweets, VaderLabels
-from finpulse_assets.assets.tweets import _close_utc
-from finpulse_assets.features.market_calendar import previous_trading_day
+from finpulse_assets.evaluation.fit_cache import update_with_sources
+from finpulse_assets.features.market_calendar import tweet_window_utc
 from finpulse_assets.features.price import features_by_ticker
 from finpulse_assets.resources import price_source, tweet_source
 from finpulse_assets.sentiment.vader import vader_scores
@@ -51,8 +49,7 @@ def dataset_frames(settings: Settings) -> dict[str, pd.DataFrame]:
     tickers = list(settings.tickers)
     first = pd.Timestamp(settings.start).date()
     last = (pd.Timestamp(settings.end) - pd.Timedelta(days=1)).date()
-    start = _close_utc(previous_trading_day(first)) + pd.Timedelta(seconds=1)
-    end = _close_utc(last) + pd.Timedelta(seconds=1)
+    start, end = tweet_window_utc(first, last)
     tweets, _ = clean_tweets(tweet_source(settings).load_tweets(tickers, start, end))
     tweets = _days(tweets, "trading_day", first, last)
     base = tweets[["tweet_id", "ticker", "trading_day", "text"]].reset_index(drop=True)
@@ -83,8 +80,7 @@ def frames_key(settings: Settings) -> str:
         for path in sorted(p for p in root.rglob("*") if p.is_file()):
             digest.update(path.relative_to(root).as_posix().encode())
             digest.update(hashlib.sha256(path.read_bytes()).digest())
-    for name in FRAME_MODULES:
-        digest.update(inspect.getsource(importlib.import_module(name)).encode())
+    update_with_sources(digest, FRAME_MODULES)
     return digest.hexdigest()
 
 

@@ -34,13 +34,18 @@ TRAINING_MODULES = ("finpulse_assets.evaluation.heads", "finpulse_assets.models.
                     "finpulse_assets.models.lstm.dataset", "finpulse_assets.models.attention.alstm")
 
 
+def update_with_sources(digest, modules) -> None:
+    """Adds the source text of each module to `digest`: what a cache keyed by it must forget when code changes."""
+    for name in modules:
+        digest.update(inspect.getsource(importlib.import_module(name)).encode())
+
+
 @lru_cache(maxsize=1)
 def code_version() -> str:
     import torch
 
     digest = hashlib.sha256(torch.__version__.encode())
-    for name in TRAINING_MODULES:
-        digest.update(inspect.getsource(importlib.import_module(name)).encode())
+    update_with_sources(digest, TRAINING_MODULES)
     return digest.hexdigest()
 
 

@@ -94,11 +94,20 @@ def previous_trading_day(day: date) -> date:
     return d.date()
 
 
+def close_utc(day) -> pd.Timestamp:
+    """The 16:00 New York close of `day`, in UTC."""
+    return pd.Timestamp(day).replace(hour=CLOSE_HOUR).tz_localize(MARKET_TZ).tz_convert("UTC")
+
+
 def session_bounds_utc(day: date) -> tuple[pd.Timestamp, pd.Timestamp]:
     """(previous close, this close] in UTC: the posting window of trading day `day`."""
-    close = pd.Timestamp(day).replace(hour=CLOSE_HOUR).tz_localize(MARKET_TZ)
-    prev_close = pd.Timestamp(previous_trading_day(day)).replace(hour=CLOSE_HOUR).tz_localize(MARKET_TZ)
-    return prev_close.tz_convert("UTC"), close.tz_convert("UTC")
+    return close_utc(previous_trading_day(day)), close_utc(day)
+
+
+def tweet_window_utc(first: date, last: date) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """[start, end) in UTC of the tweets that count toward the trading days first..last: (the close before
+    `first`, the close of `last`], as a half-open range for `TweetSource.load_tweets`."""
+    return close_utc(previous_trading_day(first)) + pd.Timedelta(seconds=1), close_utc(last) + pd.Timedelta(seconds=1)
 
 
 def assign_trading_day(post_time_utc: pd.Series) -> pd.Series:

@@ -97,7 +97,7 @@ import numpy as np
 import pandas as pd
 from dagster import ConfigurableResource
 
-from finpulse_assets.features.market_calendar import CLOSE_HOUR, MARKET_TZ, previous_trading_day, trading_days
+from finpulse_assets.features.market_calendar import MARKET_TZ, close_utc, previous_trading_day, trading_days
 from finpulse_assets.sources.base import (
     RAW_PRICE_COLUMNS,
     RAW_TWEET_COLUMNS,
@@ -269,10 +269,6 @@ def _maybe(rng: np.random.Generator, p: float, values: np.ndarray, prefix: str =
     return np.where(keep, prefix + values.astype(object), "")
 
 
-def _close_utc(day) -> pd.Timestamp:
-    return pd.Timestamp(day).replace(hour=CLOSE_HOUR).tz_localize(MARKET_TZ).tz_convert("UTC")
-
-
 # --- Prices -------------------------------------------------------------------------
 def _simulate_prices(rng, ticker, days, lead, shifted):
     """Bars, the latent sentiment and the standardised daily shocks."""
@@ -319,8 +315,8 @@ def _simulate_prices(rng, ticker, days, lead, shifted):
 # --- Tweets -------------------------------------------------------------------------
 def _hour_grid(days: pd.DatetimeIndex):
     """UTC hour starts covering the posting windows of `days`, their weights, and each window's hour range."""
-    closes = pd.DatetimeIndex([_close_utc(d) for d in days])
-    first_open = _close_utc(previous_trading_day(days[0].date()))
+    closes = pd.DatetimeIndex([close_utc(d) for d in days])
+    first_open = close_utc(previous_trading_day(days[0].date()))
     hours = pd.date_range(first_open, closes[-1], freq="h", inclusive="left")
     local = hours.tz_convert(MARKET_TZ)
     local_day = local.tz_localize(None).normalize()
